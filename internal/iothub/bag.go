@@ -1,0 +1,123 @@
+package iothub
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/outpost-iot/outpost/internal/message"
+)
+
+// wireKeys maps the system property keys used on the wire to message system
+// names (§1.6). Both directions use this one table; "ack" is also accepted on
+// input (wireAliases).
+var wireKeys = map[string]string{
+	"$.mid":            message.MessageID,
+	"$.cid":            message.CorrelationID,
+	"$.uid":            message.UserID,
+	"$.to":             message.To,
+	"$.exp":            message.ExpiryTime,
+	"$.ct":             message.ContentType,
+	"$.ce":             message.ContentEncoding,
+	"$.ctime":          message.CreationTime,
+	"$.schema":         message.MessageSchema,
+	"$.on":             message.OutputName,
+	"$.cdid":           message.ConnectionDeviceID,
+	"$.cmid":           message.ConnectionModuleID,
+	"$.ifid":           message.InterfaceID,
+	"$.sub":            message.ComponentName,
+	"iothub-operation": message.Operation,
+	"iothub-ack":       message.Ack,
+	"$.diagid":         message.DiagID,
+	"$.diagctx":        message.DiagContext,
+}
+
+// wireAliases are extra input-only wire keys.
+var wireAliases = map[string]string{"ack": message.Ack}
+
+// systemWire is the reverse of wireKeys.
+var systemWire = func() map[string]string {
+	m := make(map[string]string, len(wireKeys))
+	for w, n := range wireKeys {
+		m[n] = w
+	}
+	return m
+}()
+
+// SystemName returns the message system name for a decoded wire key such as
+// "$.mid", and false when the key is an application property.
+func SystemName(wireKey string) (string, bool) {
+	if n, ok := wireKeys[wireKey]; ok {
+		return n, true
+	}
+	n, ok := wireAliases[wireKey]
+	return n, ok
+}
+
+// WireKey returns the wire key (decoded form, e.g. "$.mid") of a message
+// system name, and false when the name has no wire form.
+func WireKey(systemName string) (string, bool) {
+	w, ok := systemWire[systemName]
+	return w, ok
+}
+
+// ParsePropertyBag percent-decodes keys and values ("+" literal; an invalid
+// escape is kept as is), maps wire system keys ($.mid, %24.mid, ...) to
+// message system names, everything else to application properties. A key
+// without "=" gets the value "". Empty segments are skipped; an empty key is
+// an error. When a key repeats, the last value wins.
+func ParsePropertyBag(bag string) (system, app map[string]string, err error) {
+	system, app = map[string]string{}, map[string]string{}
+	for f := range strings.SplitSeq(bag, "&") {
+		if f == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(f, "=")
+		k, v = unescapeLenient(k), unescapeLenient(v)
+		if k == "" {
+			return nil, nil, fmt.Errorf("iothub: parse property bag: empty key in %q", truncate(f))
+		}
+		if name, ok := SystemName(k); ok {
+			system[name] = v
+		} else {
+			app[k] = v
+		}
+	}
+	return system, app, nil
+}
+
+// EncodePropertyBag writes system props with their wire keys ($.mid, ...)
+// then application props, each group sorted by wire key, keys and values
+// percent-encoded like IoT Hub does ("$" becomes %24). System properties
+// without a wire form are skipped.
+func EncodePropertyBag(m *message.Message) string {
+	if m == nil {
+		return ""
+	}
+	var parts []string
+	for _, name := range sortedKeys(m.System) {
+		if w, ok := systemWire[name]; ok {
+			parts = append(parts, w+"\x00"+m.System[name])
+		}
+	}
+	slices.Sort(parts)
+	for i, p := range parts {
+		w, v, _ := strings.Cut(p, "\x00")
+		parts[i] = bagEscape(w) + "=" + bagEscape(v)
+	}
+	for _, k := range sortedKeys(m.Properties) {
+		parts = append(parts, bagEscape(k)+"="+bagEscape(m.Properties[k]))
+	}
+	return strings.Join(parts, "&")
+}
+
+func bagEscape(s string) string { return EncodeResource(s) }
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,29 @@
+// Package iothub implements Azure IoT Hub's wire dialect as the official SDKs
+// speak it (IOTEDGE-REFERENCE §1): SAS tokens (§1.3), connection strings
+// (§1.2), the MQTT username (§1.4), topics (§1.5), property bags (§1.6), twin
+// patch limits (§1.7) and IoT Hub's error codes and HTTP error body.
+//
+// It imports only the standard library and internal/message, and performs no
+// I/O other than writing an HTTP error response; every decision that depends
+// on the clock takes "now" as an argument.
+//
+// # HTTP errors and the Node service SDK
+//
+// The Node service SDK (azure-iothub, via azure-iot-http-base
+// RestApiClient.translateError and Http.parseErrorBody) reads an error body as
+// JSON, splits its "Message" member on ";" and takes the code from the first
+// part after ":" and the human text from the second part; both must be
+// non-empty or the code is ignored. It then maps by HTTP status:
+//
+//	400 ArgumentError          401 UnauthorizedError     403 TooManyDevicesError (any code)
+//	404 DeviceNotFoundError when the code is DeviceNotFound, IotHubNotFoundError for
+//	    IotHubNotFound, otherwise a plain Error("Not found") (so ModuleNotFound is plain)
+//	408 DeviceTimeoutError     409 DeviceAlreadyExistsError (any code)
+//	412 InvalidEtagError       429 ThrottlingError       500 InternalServerError
+//	502 BadDeviceResponseError 503 ServiceUnavailableError 504 GatewayTimeoutError
+//	anything else: a plain Error.
+//
+// WriteHTTPError therefore always writes a non-empty text without ";" after
+// the code, so the code survives the split. Cloud-to-device sends from the
+// Node service Client go over AMQP, not HTTP, and are mapped elsewhere.
+package iothub

@@ -1,0 +1,138 @@
+package iothub
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Twin and method limits (§1.7, §1.8), as enforced by IoT Hub and edgeHub's
+// ReportedPropertiesValidator.
+const (
+	MaxTwinPatchSize   = 32 * 1024  // bytes of one patch, and of a whole desired or reported section
+	MaxTwinTagsSize    = 8 * 1024   // bytes of the tags section
+	MaxTwinDepth       = 10         // nested objects/arrays below the patch root
+	MaxTwinNameLength  = 1024       // bytes of a property name
+	MaxTwinStringValue = 4096       // bytes of a string value
+	MaxTwinInteger     = 1 << 52    // |integer| limit
+	MaxMethodPayload   = 128 * 1024 // bytes of a method request or response payload
+)
+
+// ValidateTwinPatch checks a desired or reported patch against IoT Hub's
+// limits: a JSON object of at most MaxTwinPatchSize bytes, nesting depth at
+// most MaxTwinDepth, names of at most MaxTwinNameLength bytes without control
+// characters, whitespace, ".", "$" or "#", strings of at most
+// MaxTwinStringValue bytes, integers within ±2^52, and (reported only) no null
+// inside arrays. Errors are *Error 400 ArgumentInvalid.
+func ValidateTwinPatch(patch []byte, reported bool) error {
+	if len(patch) > MaxTwinPatchSize {
+		return twinErr("patch is %d bytes, limit %d", len(patch), MaxTwinPatchSize)
+	}
+	return validateTwinJSON(patch, reported)
+}
+
+// ValidateTwinTags checks a tags object (or patch) like ValidateTwinPatch with
+// the tags size limit and nulls allowed.
+func ValidateTwinTags(tags []byte) error {
+	if len(tags) > MaxTwinTagsSize {
+		return twinErr("tags are %d bytes, limit %d", len(tags), MaxTwinTagsSize)
+	}
+	return validateTwinJSON(tags, false)
+}
+
+func validateTwinJSON(doc []byte, noNullsInArrays bool) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return twinErr("invalid JSON: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return twinErr("trailing data after JSON object")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return twinErr("patch must be a JSON object")
+	}
+	return checkObject(obj, 0, noNullsInArrays)
+}
+
+func checkObject(obj map[string]any, depth int, noNulls bool) error {
+	for name, val := range obj {
+		if err := checkName(name); err != nil {
+			return err
+		}
+		if err := checkValue(name, val, depth, noNulls); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkValue(name string, val any, depth int, noNulls bool) error {
+	switch x := val.(type) {
+	case map[string]any:
+		if depth+1 > MaxTwinDepth {
+			return twinErr("nesting deeper than %d at %q", MaxTwinDepth, truncate(name))
+		}
+		return checkObject(x, depth+1, noNulls)
+	case []any:
+		if depth+1 > MaxTwinDepth {
+			return twinErr("nesting deeper than %d at %q", MaxTwinDepth, truncate(name))
+		}
+		for _, e := range x {
+			if e == nil && noNulls {
+				return twinErr("array %q contains null", truncate(name))
+			}
+			if err := checkValue(name, e, depth+1, noNulls); err != nil {
+				return err
+			}
+		}
+	case string:
+		if len(x) > MaxTwinStringValue {
+			return twinErr("value of %q is %d bytes, limit %d", truncate(name), len(x), MaxTwinStringValue)
+		}
+	case json.Number:
+		return checkNumber(name, x)
+	}
+	return nil
+}
+
+// checkNumber refuses integers beyond ±2^52; other numbers are not limited.
+func checkNumber(name string, n json.Number) error {
+	if strings.ContainsAny(string(n), ".eE") {
+		return nil
+	}
+	s := strings.TrimPrefix(string(n), "-")
+	if len(s) > 16 || len(s) == 16 && s > "4503599627370496" {
+		return twinErr("integer %q of %q is beyond ±2^52", truncate(string(n)), truncate(name))
+	}
+	return nil
+}
+
+func checkName(name string) error {
+	if name == "" {
+		return twinErr("empty property name")
+	}
+	if len(name) > MaxTwinNameLength {
+		return twinErr("property name %q is %d bytes, limit %d", truncate(name), len(name), MaxTwinNameLength)
+	}
+	if !utf8.ValidString(name) {
+		return twinErr("property name %q is not UTF-8", truncate(name))
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || r == '.' || r == '$' || r == '#' {
+			return twinErr("property name %q contains %q", truncate(name), r)
+		}
+	}
+	return nil
+}
+
+func twinErr(format string, args ...any) *Error {
+	return Errorf(http.StatusBadRequest, CodeArgumentInvalid, "invalid twin patch: "+format, args...)
+}
