@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/outpost-iot/outpost/bench/mqttload"
+)
+
+// allTargets lists the canonical target names in their default run order.
+var allTargets = []string{"outpost-tls", "outpost-tcp", "mosquitto-tcp", "mosquitto-tls"}
+
+// targetSpec names a broker and a transport.
+type targetSpec struct {
+	Name      string // canonical, e.g. outpost-tls
+	System    string // outpost or mosquitto
+	Transport string // tcp or tls
+}
+
+func parseTargets(s string) ([]targetSpec, error) {
+	var out []targetSpec
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		switch name {
+		case "outpost", "mosquitto":
+			name += "-tcp"
+		case "":
+			continue
+		}
+		if !slices.Contains(allTargets, name) {
+			return nil, fmt.Errorf("unknown target %q (want %s)", name, strings.Join(allTargets, ", "))
+		}
+		sys, transport, _ := strings.Cut(name, "-")
+		t := targetSpec{Name: name, System: sys, Transport: transport}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no targets")
+	}
+	return out, nil
+}
+
+// system is a running broker process serving a plain and a TLS listener.
+type system interface {
+	target(transport string) (mqttload.Target, []mqttload.Device)
+	stop()
+}
+
+// mode is one window setting measured for every target.
+type mode struct {
+	Name   string // latency or pipelined
+	Window int
+}
+
+func (o options) modes() []mode {
+	ms := []mode{{"latency", o.inflight}}
+	if o.pipeline > 0 && o.pipeline != o.inflight {
+		ms = append(ms, mode{"pipelined", o.pipeline})
+	}
+	return ms
+}
+
+// row holds one (mode, target) cell: every round's figures and their combination.
+type row struct {
+	Mode   mode
+	Target targetSpec
+	Rounds []roundStats
+	Stats  roundStats
+	Err    string
+}
+
+// bench owns the temp directory and the broker processes of one invocation.
+type bench struct {
+	opts    options
+	dir     string
+	log     io.Writer
+	systems map[string]system
+	failed  map[string]error // systems that did not start; their rows report the error
+	keepDir bool
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "ingest: "+format+"\n", args...)
+}
+
+// start launches each system the targets need. A system that fails to start is recorded and
+// its targets report the error; start fails only when no system is up.
+func (b *bench) start(ctx context.Context, targets []targetSpec) error {
+	b.systems, b.failed = map[string]system{}, map[string]error{}
+	var errs []error
+	for _, t := range targets {
+		if b.systems[t.System] != nil || b.failed[t.System] != nil {
+			continue
+		}
+		sys, err := b.startSystem(ctx, t.System)
+		if err != nil {
+			b.logf("%s did not start: %v", t.System, err)
+			b.failed[t.System] = err
+			b.keepDir = true
+			errs = append(errs, err)
+			continue
+		}
+		b.systems[t.System] = sys
+	}
+	if len(b.systems) == 0 {
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+func (b *bench) startSystem(ctx context.Context, name string) (system, error) {
+	dir := filepath.Join(b.dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if name == "mosquitto" {
+		b.logf("starting mosquitto")
+		return startMosquitto(ctx, b.opts.mosquitto, dir, b.opts.devices)
+	}
+	bin := b.opts.outpostBin
+	if bin == "" {
+		b.logf("building ./cmd/outpost")
+		var err error
+		if bin, err = buildOutpost(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	b.logf("starting outpost cloud and creating %d devices", b.opts.devices)
+	return startOutpost(ctx, bin, dir, b.opts.devices, b.opts.setupConc)
+}
+
+// measure runs every round of every mode against every target. Targets are interleaved and
+// their order reversed on odd rounds, so drift on a shared machine hits all of them alike.
+func (b *bench) measure(ctx context.Context, targets []targetSpec) []*row {
+	var rows []*row
+	for _, m := range b.opts.modes() {
+		for _, t := range targets {
+			rows = append(rows, &row{Mode: m, Target: t})
+		}
+	}
+	for r := range b.opts.rounds {
+		order := slices.Clone(rows)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, rw := range order {
+			if ctx.Err() != nil {
+				return rows
+			}
+			b.runOne(ctx, rw, r)
+		}
+	}
+	for _, rw := range rows {
+		rw.Stats = combine(rw.Rounds)
+	}
+	return rows
+}
+
+func (b *bench) runOne(ctx context.Context, rw *row, round int) {
+	if rw.Err != "" {
+		return
+	}
+	if err := b.failed[rw.Target.System]; err != nil {
+		rw.Err = "not started: " + err.Error()
+		return
+	}
+	tgt, devs := b.systems[rw.Target.System].target(rw.Target.Transport)
+	cfg := mqttload.Config{
+		Target: tgt, Devices: devs, Client: mqttload.Client(b.opts.client),
+		Messages: b.opts.messages, Warmup: b.opts.warmup, Window: rw.Mode.Window,
+		Payload: b.opts.payload, Duration: b.opts.duration,
+	}
+	b.logf("round %d: %s window=%d %s", round+1, rw.Mode.Name, rw.Mode.Window, rw.Target.Name)
+	res, err := mqttload.Run(ctx, cfg)
+	if err != nil {
+		rw.Err = err.Error()
+		b.logf("  %s: %v", rw.Target.Name, err)
+		return
+	}
+	st := summarize(res.Latencies, res.Elapsed, res.Truncated)
+	b.logf("  %.0f msg/s p50=%s p99=%s", st.MsgPerSec, fmtDur(st.P50), fmtDur(st.P99))
+	rw.Rounds = append(rw.Rounds, st)
+}
+
+func (b *bench) stopSystems() {
+	for name, s := range b.systems {
+		s.stop()
+		delete(b.systems, name)
+	}
+}
+
+func (b *bench) cleanup() {
+	b.stopSystems()
+	if b.keepDir || b.opts.keep {
+		b.logf("kept %s", b.dir)
+		return
+	}
+	_ = os.RemoveAll(b.dir)
+}

@@ -1,0 +1,140 @@
+// Command ingest measures telemetry ingest — N devices publishing QoS 1 over loopback — against
+// outpost (TLS and its plain development listener) and Debian's mosquitto (plain and TLS) in one
+// run, and prints msg/s and publish-to-PUBACK p50/p99 side by side with outpost/mosquitto ratios.
+//
+// Run it from the repository root:
+//
+//	go run ./bench/ingest                              # all four targets
+//	go run ./bench/ingest -targets mosquitto,mosquitto-tls -devices 50 -rounds 3 -json
+//
+// The tool starts every broker itself on free 127.0.0.1 ports, in a temporary directory, and stops
+// it afterwards: mosquitto with a generated config and throwaway ECDSA CA/server certificate;
+// outpost with `outpost cloud serve`, devices created and SAS tokens issued through the outpost CLI.
+//
+// Each target is measured in latency mode (-inflight, default 1 outstanding PUBLISH per device) and
+// in pipelined mode (-pipeline, default 16). Devices connect and send -warmup messages first; the
+// measured phase starts for all devices together and is capped by -messages and -duration.
+//
+// The default client (-client raw) is the minimal MQTT 3.1.1 client of bench/mqttload; see that
+// package's documentation for why it is used instead of paho.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/outpost-iot/outpost/bench/mqttload"
+)
+
+// options are the command-line flags.
+type options struct {
+	targets    string
+	devices    int
+	messages   int
+	warmup     int
+	inflight   int
+	pipeline   int
+	payload    int
+	duration   time.Duration
+	rounds     int
+	client     string
+	outpostBin string
+	mosquitto  string
+	setupConc  int
+	jsonOut    bool
+	keep       bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.targets, "targets", strings.Join(allTargets, ","), "comma-separated targets: "+strings.Join(allTargets, ", ")+" (outpost and mosquitto alone mean -tcp)")
+	fs.IntVar(&o.devices, "devices", 10, "number of devices, one connection each")
+	fs.IntVar(&o.messages, "messages", 2000, "measured messages per device")
+	fs.IntVar(&o.warmup, "warmup", 200, "unmeasured warm-up messages per device")
+	fs.IntVar(&o.inflight, "inflight", 1, "outstanding QoS 1 PUBLISHes per device in the latency run")
+	fs.IntVar(&o.pipeline, "pipeline", 16, "outstanding QoS 1 PUBLISHes per device in the pipelined run (0 = skip it)")
+	fs.IntVar(&o.payload, "payload", 128, "JSON body size in bytes")
+	fs.DurationVar(&o.duration, "duration", time.Minute, "cap on each measured phase")
+	fs.IntVar(&o.rounds, "rounds", 1, "repeat every run this many times, interleaved; figures are medians")
+	fs.StringVar(&o.client, "client", string(mqttload.ClientRaw), "MQTT client: raw or paho")
+	fs.StringVar(&o.outpostBin, "outpost", "", "outpost binary (default: go build ./cmd/outpost into the temp dir)")
+	fs.StringVar(&o.mosquitto, "mosquitto", "mosquitto", "mosquitto binary")
+	fs.IntVar(&o.setupConc, "setup-concurrency", 8, "parallel outpost CLI calls while creating devices")
+	fs.BoolVar(&o.jsonOut, "json", false, "print JSON instead of tables")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, data, broker logs)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	return o, o.validate()
+}
+
+func (o options) validate() error {
+	var errs []error
+	if o.devices < 1 || o.messages < 1 || o.rounds < 1 {
+		errs = append(errs, errors.New("-devices, -messages and -rounds must be >= 1"))
+	}
+	if o.inflight < 1 || o.inflight > 65535 || o.pipeline < 0 || o.pipeline > 65535 {
+		errs = append(errs, errors.New("-inflight must be in 1..65535 and -pipeline in 0..65535"))
+	}
+	if o.warmup < 0 || o.payload < 0 || o.duration <= 0 {
+		errs = append(errs, errors.New("-warmup and -payload must be >= 0, -duration > 0"))
+	}
+	if _, err := parseTargets(o.targets); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	targets, _ := parseTargets(o.targets)
+	dir, err := os.MkdirTemp("", "outpost-bench-")
+	if err != nil {
+		return fmt.Errorf("bench: temp dir: %w", err)
+	}
+	b := &bench{opts: o, dir: dir, log: stderr}
+	defer b.cleanup()
+	if err := b.start(ctx, targets); err != nil {
+		b.keepDir = true
+		return err
+	}
+	rows := b.measure(ctx, targets)
+	b.stopSystems()
+	rep := newReport(o, rows)
+	if o.jsonOut {
+		return rep.writeJSON(stdout)
+	}
+	rep.writeText(stdout)
+	return nil
+}
+
+func deviceID(i int) string { return fmt.Sprintf("bench-%d", i) }
+
+// telemetryTopic is the device telemetry topic without a property bag (IOTEDGE-REFERENCE §1.5).
+func telemetryTopic(id string) string { return "devices/" + id + "/messages/events/" }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Percentile returns the nearest-rank percentile p (0 < p <= 100) of sorted latencies:
+// the smallest value such that at least p% of the samples are <= it. It returns 0 for no samples.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(n)))
+	rank = min(max(rank, 1), n)
+	return sorted[rank-1]
+}
+
+// Rate returns messages per second, 0 when elapsed is not positive.
+func Rate(count int, elapsed time.Duration) float64 {
+	if elapsed <= 0 {
+		return 0
+	}
+	return float64(count) / elapsed.Seconds()
+}
+
+// Median returns the median of xs (mean of the middle two for an even count), 0 for none.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
+}
+
+// Ratio returns a/b, or NaN when b is zero (printed as "n/a").
+func Ratio(a, b float64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+// roundStats are the figures of one measured run.
+type roundStats struct {
+	MsgPerSec float64
+	P50, P99  time.Duration
+	Max       time.Duration
+	Acked     int
+	Truncated bool
+}
+
+// summarize sorts lats in place and computes a run's figures.
+func summarize(lats []time.Duration, elapsed time.Duration, truncated bool) roundStats {
+	slices.Sort(lats)
+	s := roundStats{
+		MsgPerSec: Rate(len(lats), elapsed),
+		P50:       Percentile(lats, 50),
+		P99:       Percentile(lats, 99),
+		Acked:     len(lats),
+		Truncated: truncated,
+	}
+	if len(lats) > 0 {
+		s.Max = lats[len(lats)-1]
+	}
+	return s
+}
+
+// combine reduces several rounds to their medians (msg/s, p50, p99 each taken separately);
+// Max is the largest of all rounds and Acked their sum.
+func combine(rounds []roundStats) roundStats {
+	var rate, p50, p99 []float64
+	out := roundStats{}
+	for _, r := range rounds {
+		rate = append(rate, r.MsgPerSec)
+		p50 = append(p50, float64(r.P50))
+		p99 = append(p99, float64(r.P99))
+		out.Max = max(out.Max, r.Max)
+		out.Acked += r.Acked
+		out.Truncated = out.Truncated || r.Truncated
+	}
+	out.MsgPerSec = Median(rate)
+	out.P50 = time.Duration(Median(p50))
+	out.P99 = time.Duration(Median(p99))
+	return out
+}

@@ -1,0 +1,195 @@
+package mqttload
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// ack is one PUBACK as seen by the reader goroutine, stamped on arrival.
+type ack struct {
+	id uint16
+	at time.Time
+}
+
+// rawConn is the hand-rolled MQTT 3.1.1 client: CONNECT, QoS 1 PUBLISH, PUBACK, DISCONNECT.
+// One reader goroutine (owned by the connection, stopped by close) timestamps each PUBACK and
+// hands it to publish, which runs on the caller's goroutine and does all writes.
+type rawConn struct {
+	conn    net.Conn
+	pkt     []byte // prebuilt PUBLISH; bytes idOff, idOff+1 hold the packet id
+	idOff   int
+	acks    chan ack
+	readErr chan error // receives the reader's terminal error, once
+	done    chan struct{}
+}
+
+func dialRaw(ctx context.Context, t Target, d Device, payload []byte) (publisher, error) {
+	conn, err := dial(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	c := &rawConn{conn: conn, acks: make(chan ack, 256), readErr: make(chan error, 1), done: make(chan struct{})}
+	c.pkt, c.idOff = PublishPacket(d.Topic, payload)
+	r := bufio.NewReaderSize(conn, 4096)
+	if err := c.handshake(ctx, r, d); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	go c.read(r)
+	return c, nil
+}
+
+func dial(ctx context.Context, t Target) (net.Conn, error) {
+	var d net.Dialer
+	if t.TLS == nil {
+		conn, err := d.DialContext(ctx, "tcp", t.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("mqttload: dial %s: %w", t.Addr, err)
+		}
+		return conn, nil
+	}
+	td := tls.Dialer{NetDialer: &d, Config: t.TLS}
+	conn, err := td.DialContext(ctx, "tcp", t.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("mqttload: dial tls %s: %w", t.Addr, err)
+	}
+	return conn, nil
+}
+
+func (c *rawConn) handshake(ctx context.Context, r *bufio.Reader, d Device) error {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.conn.SetDeadline(dl)
+		defer c.conn.SetDeadline(time.Time{})
+	}
+	if _, err := c.conn.Write(ConnectPacket(d.ClientID, d.Username, d.Password, false, keepAliveSeconds)); err != nil {
+		return fmt.Errorf("mqttload: write connect: %w", err)
+	}
+	h, body, err := readPacket(r, nil)
+	if err != nil {
+		return fmt.Errorf("mqttload: read connack: %w", err)
+	}
+	if h>>4 != typeConnack || len(body) != 2 {
+		return fmt.Errorf("mqttload: expected connack, got packet type %d", h>>4)
+	}
+	if code := body[1]; code != 0 {
+		return fmt.Errorf("mqttload: connect %s refused: %d %s", d.ClientID, code, connackCodes[code])
+	}
+	return nil
+}
+
+// read runs until the connection fails or is closed; it is the only reader of conn.
+func (c *rawConn) read(r *bufio.Reader) {
+	buf := make([]byte, 64)
+	for {
+		h, body, err := readPacket(r, buf)
+		if err != nil {
+			c.readErr <- err
+			return
+		}
+		switch h >> 4 {
+		case typePuback:
+			if len(body) != 2 {
+				c.readErr <- errMalformed
+				return
+			}
+			select {
+			case c.acks <- ack{id: binary.BigEndian.Uint16(body), at: time.Now()}:
+			case <-c.done:
+				return
+			}
+		case typePingresp:
+		default:
+			c.readErr <- fmt.Errorf("mqttload: unexpected packet type %d", h>>4)
+			return
+		}
+	}
+}
+
+// publish sends count messages with at most window unacknowledged and appends one latency per
+// PUBACK to lat. When ctx ends it stops sending and waits up to drainTimeout for outstanding acks.
+func (c *rawConn) publish(ctx context.Context, count, window int, lat []time.Duration) ([]time.Duration, error) {
+	w := newWindow(window)
+	sent := 0
+	stop := ctx.Done()
+	var drain <-chan time.Time
+	for sent < count || w.outstanding() > 0 {
+		if sent < count && w.hasFree() && drain == nil {
+			id := w.take(time.Now())
+			binary.BigEndian.PutUint16(c.pkt[c.idOff:], id)
+			if _, err := c.conn.Write(c.pkt); err != nil {
+				return lat, fmt.Errorf("mqttload: write publish: %w", err)
+			}
+			sent++
+			continue
+		}
+		select {
+		case a := <-c.acks:
+			d, ok := w.release(a.id, a.at)
+			if !ok {
+				return lat, fmt.Errorf("mqttload: puback for unknown packet id %d", a.id)
+			}
+			lat = append(lat, d)
+		case err := <-c.readErr:
+			return lat, fmt.Errorf("mqttload: read: %w", err)
+		case <-stop:
+			stop = nil
+			count = sent
+			drain = time.After(drainTimeout)
+		case <-drain:
+			return lat, fmt.Errorf("mqttload: %d pubacks missing after %s", w.outstanding(), drainTimeout)
+		}
+	}
+	return lat, nil
+}
+
+func (c *rawConn) close() error {
+	close(c.done)
+	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, werr := c.conn.Write(DisconnectPacket)
+	err := c.conn.Close()
+	return errors.Join(werr, err)
+}
+
+// window tracks outstanding packet ids and their send times. Ids are recycled from a free list,
+// so an id is never reused while still unacknowledged even if PUBACKs arrive out of order.
+type window struct {
+	free   []uint16
+	sentAt []time.Time // indexed by packet id; zero when free
+	n      int
+}
+
+func newWindow(size int) *window {
+	w := &window{sentAt: make([]time.Time, size+1)}
+	for id := size; id >= 1; id-- {
+		w.free = append(w.free, uint16(id))
+	}
+	return w
+}
+
+func (w *window) hasFree() bool    { return len(w.free) > 0 }
+func (w *window) outstanding() int { return w.n }
+
+func (w *window) take(now time.Time) uint16 {
+	id := w.free[len(w.free)-1]
+	w.free = w.free[:len(w.free)-1]
+	w.sentAt[id] = now
+	w.n++
+	return id
+}
+
+func (w *window) release(id uint16, now time.Time) (time.Duration, bool) {
+	if int(id) >= len(w.sentAt) || w.sentAt[id].IsZero() {
+		return 0, false
+	}
+	d := now.Sub(w.sentAt[id])
+	w.sentAt[id] = time.Time{}
+	w.free = append(w.free, id)
+	w.n--
+	return d, true
+}

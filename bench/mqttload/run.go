@@ -1,0 +1,204 @@
+package mqttload
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	keepAliveSeconds = 300
+	drainTimeout     = 10 * time.Second
+)
+
+// Target is the broker under test.
+type Target struct {
+	Addr string      // host:port on loopback
+	TLS  *tls.Config // nil for plain TCP
+}
+
+// Device is one MQTT identity; each device gets its own connection.
+type Device struct {
+	ClientID, Username, Password string
+	Topic                        string // telemetry topic, e.g. devices/{id}/messages/events/
+}
+
+// Client selects the MQTT client implementation.
+type Client string
+
+// Clients available to Config.Client.
+const (
+	ClientRaw  Client = "raw"  // hand-rolled CONNECT/PUBLISH/PUBACK client (default)
+	ClientPaho Client = "paho" // github.com/eclipse/paho.mqtt.golang
+)
+
+// Config describes one measured run against one target.
+type Config struct {
+	Target   Target
+	Devices  []Device
+	Client   Client
+	Messages int           // measured messages per device
+	Warmup   int           // unmeasured messages per device, sent before the measured phase
+	Window   int           // outstanding QoS 1 messages per device (1 = pure latency)
+	Payload  int           // body size in bytes
+	Duration time.Duration // cap on the measured phase; 0 = none
+	// ConnectConcurrency bounds parallel CONNECTs (default 16).
+	ConnectConcurrency int
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	Acked     int             // PUBACKs received in the measured phase
+	Elapsed   time.Duration   // measured phase wall time, first PUBLISH to last PUBACK
+	Latencies []time.Duration // publish-to-PUBACK, one per acked message, all devices
+	Truncated bool            // the duration cap ended the measured phase early
+	Connect   time.Duration   // time to connect all devices
+}
+
+// Validate reports every invalid field.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Target.Addr == "" {
+		errs = append(errs, errors.New("target.addr is empty"))
+	}
+	if len(c.Devices) == 0 {
+		errs = append(errs, errors.New("devices is empty"))
+	}
+	if c.Messages < 1 {
+		errs = append(errs, errors.New("messages must be >= 1"))
+	}
+	if c.Warmup < 0 {
+		errs = append(errs, errors.New("warmup must be >= 0"))
+	}
+	if c.Window < 1 || c.Window > 65535 {
+		errs = append(errs, errors.New("window must be in 1..65535"))
+	}
+	if c.Client != ClientRaw && c.Client != ClientPaho {
+		errs = append(errs, fmt.Errorf("client %q: want raw or paho", c.Client))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("mqttload: config: %w", err)
+	}
+	return nil
+}
+
+type publisher interface {
+	publish(ctx context.Context, count, window int, lat []time.Duration) ([]time.Duration, error)
+	close() error
+}
+
+// Run connects every device, runs the warm-up, then the measured phase (all devices start
+// together), and disconnects. Only the measured phase is in the Result's figures.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	start := time.Now()
+	pubs, err := connectAll(ctx, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeAll(pubs)
+	res := Result{Connect: time.Since(start)}
+	if cfg.Warmup > 0 {
+		if _, err := phase(ctx, pubs, cfg.Warmup, cfg.Window, false); err != nil {
+			return res, fmt.Errorf("mqttload: warm-up: %w", err)
+		}
+	}
+	mctx, cancel := ctx, context.CancelFunc(func() {})
+	if cfg.Duration > 0 {
+		mctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+	}
+	defer cancel()
+	t0 := time.Now()
+	lats, err := phase(mctx, pubs, cfg.Messages, cfg.Window, true)
+	res.Elapsed = time.Since(t0)
+	res.Truncated = mctx.Err() != nil && ctx.Err() == nil
+	for _, l := range lats {
+		res.Latencies = append(res.Latencies, l...)
+	}
+	res.Acked = len(res.Latencies)
+	if err != nil {
+		return res, fmt.Errorf("mqttload: measured phase: %w", err)
+	}
+	return res, ctx.Err()
+}
+
+// phase runs count publishes on every connection concurrently and returns per-device latencies.
+func phase(ctx context.Context, pubs []publisher, count, window int, keep bool) ([][]time.Duration, error) {
+	lats := make([][]time.Duration, len(pubs))
+	errs := make([]error, len(pubs))
+	var wg sync.WaitGroup
+	for i, p := range pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []time.Duration
+			if keep {
+				buf = make([]time.Duration, 0, count)
+			}
+			lats[i], errs[i] = p.publish(ctx, count, window, buf)
+			if !keep {
+				lats[i] = nil
+			}
+		}()
+	}
+	wg.Wait()
+	return lats, errors.Join(errs...)
+}
+
+func connectAll(ctx context.Context, cfg Config) ([]publisher, error) {
+	dialFn := dialRaw
+	if cfg.Client == ClientPaho {
+		dialFn = dialPaho
+	}
+	conc := cfg.ConnectConcurrency
+	if conc <= 0 {
+		conc = 16
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pubs := make([]publisher, len(cfg.Devices))
+	errs := make([]error, len(cfg.Devices))
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for i, d := range cfg.Devices {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			pubs[i], errs[i] = dialFn(cctx, cfg.Target, d, Payload(d.ClientID, cfg.Payload))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		closeAll(pubs)
+		return nil, fmt.Errorf("mqttload: connect: %w", err)
+	}
+	return pubs, nil
+}
+
+func closeAll(pubs []publisher) {
+	for _, p := range pubs {
+		if p != nil {
+			_ = p.close()
+		}
+	}
+}
+
+// Payload builds a JSON body of exactly size bytes when size allows
+// ({"deviceId":"...","pad":"xxx"}); below the minimum it returns the minimal object.
+func Payload(deviceID string, size int) []byte {
+	head := `{"deviceId":"` + deviceID + `","pad":"`
+	tail := `"}`
+	pad := size - len(head) - len(tail)
+	if pad < 0 {
+		return []byte(`{}`)
+	}
+	return []byte(head + strings.Repeat("x", pad) + tail)
+}
