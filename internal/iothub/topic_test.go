@@ -1,0 +1,93 @@
+package iothub
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/outpost-iot/outpost/internal/message"
+)
+
+func describeTopic(in string) string {
+	p, err := ParsePublishTopic(in)
+	if err != nil {
+		return fmt.Sprintf("kind=%d error: %v", p.Kind, err)
+	}
+	return fmt.Sprintf("kind=%s device=%q module=%q bag=%q rid=%q status=%d version=%d",
+		kindName(p.Kind), p.DeviceID, p.ModuleID, p.Bag, p.RequestID, p.Status, p.Version)
+}
+
+func kindName(k TopicKind) string {
+	return [...]string{"invalid", "telemetry", "twin-get", "twin-patch-reported", "method-response"}[k]
+}
+
+func subName(k SubscriptionKind) string {
+	return [...]string{"invalid", "c2d", "module-inputs", "twin-responses", "desired", "methods"}[k]
+}
+
+// TestPublishTopicGolden covers §1.5 client->server topics.
+func TestPublishTopicGolden(t *testing.T) {
+	runGolden(t, "publishtopic.golden", describeTopic)
+}
+
+// TestSubscriptionGolden covers §1.5 / edgeHub SessionStateParser rules.
+func TestSubscriptionGolden(t *testing.T) {
+	runGolden(t, "subscription.golden", func(in string) string {
+		k, d, m := ParseSubscription(in)
+		return fmt.Sprintf("kind=%s device=%q module=%q", subName(k), d, m)
+	})
+}
+
+func TestOutboundTopics(t *testing.T) {
+	empty := message.New(nil)
+	m := message.New(nil)
+	m.System[message.MessageID] = "m1"
+	m.System[message.To] = "/devices/d1/messages/deviceBound"
+	m.System[message.ConnectionDeviceID] = "edge1"
+	m.Properties["k"] = "v/w"
+	cases := []struct{ got, want string }{
+		{C2DTopic("d1", empty), "devices/d1/messages/devicebound/"},
+		{C2DTopic("d1", m), "devices/d1/messages/devicebound/%24.cdid=edge1&%24.mid=m1&%24.to=%2Fdevices%2Fd1%2Fmessages%2FdeviceBound&k=v%2Fw"},
+		{InputTopic("edge1", "filter", "input1", empty), "devices/edge1/modules/filter/inputs/input1/"},
+		{InputTopic("edge1", "filter", "input1", m), "devices/edge1/modules/filter/inputs/input1/%24.cdid=edge1&%24.mid=m1&%24.to=%2Fdevices%2Fd1%2Fmessages%2FdeviceBound&k=v%2Fw"},
+		{TelemetryTopic("d1", "", empty), "devices/d1/messages/events/"},
+		{TelemetryTopic("d1", "m1", empty), "devices/d1/modules/m1/messages/events/"},
+		{TwinResponseTopic(200, "abc-1", 0), "$iothub/twin/res/200/?$rid=abc-1"},
+		{TwinResponseTopic(204, "7", 12), "$iothub/twin/res/204/?$rid=7&$version=12"},
+		{TwinResponseTopic(400, "a&b", 0), "$iothub/twin/res/400/?$rid=a%26b"},
+		{DesiredPatchTopic(3), "$iothub/twin/PATCH/properties/desired/?$version=3"},
+		{MethodRequestTopic("reboot", "1f"), "$iothub/methods/POST/reboot/?$rid=1f"},
+	}
+	for i, c := range cases {
+		if c.got != c.want {
+			t.Errorf("case %d: got %q want %q", i, c.got, c.want)
+		}
+	}
+}
+
+// TestOutboundTopics_NodeDispatch checks the Node SDK's dispatch regexps and
+// segment indexes (§1.5 compatibility trap) against our builders.
+func TestOutboundTopics_NodeDispatch(t *testing.T) {
+	m := message.New(nil)
+	c2d := C2DTopic("d1", m)
+	in := InputTopic("e", "mod", "in1", m)
+	if ok, _ := matchNode(`^devices/.*/messages/devicebound/.*$`, c2d); !ok {
+		t.Errorf("Node would not dispatch C2D topic %q", c2d)
+	}
+	if ok, _ := matchNode(`^devices/.*/modules/.*/inputs/.*/.*$`, in); !ok {
+		t.Errorf("Node would not dispatch input topic %q", in)
+	}
+}
+
+func TestTelemetryTopicRoundTrip(t *testing.T) {
+	m := message.New(nil)
+	m.System[message.OutputName] = "out1"
+	m.Properties["a"] = "b"
+	p, err := ParsePublishTopic(TelemetryTopic("e", "mod", m))
+	if err != nil || p.Kind != TopicTelemetry || p.DeviceID != "e" || p.ModuleID != "mod" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	sys, app, err := ParsePropertyBag(p.Bag)
+	if err != nil || sys[message.OutputName] != "out1" || app["a"] != "b" {
+		t.Fatalf("bag %q: %v %v %v", p.Bag, sys, app, err)
+	}
+}
