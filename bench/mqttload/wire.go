@@ -92,6 +92,9 @@ func frame(header byte, body []byte) []byte {
 	return append(b, body...)
 }
 
+// maxInboundPacket bounds what the client accepts; a publisher only expects CONNACK and PUBACK.
+const maxInboundPacket = 64 << 10
+
 // errMalformed reports a packet this client cannot parse.
 var errMalformed = errors.New("mqttload: malformed packet")
 
@@ -105,6 +108,9 @@ func readPacket(r *bufio.Reader, buf []byte) (header byte, body []byte, err erro
 	n, err := readRemainingLength(r)
 	if err != nil {
 		return 0, nil, err
+	}
+	if n > maxInboundPacket {
+		return 0, nil, fmt.Errorf("mqttload: inbound packet of %d bytes: %w", n, errMalformed)
 	}
 	if cap(buf) < n {
 		buf = make([]byte, n)
