@@ -51,6 +51,7 @@ func parseTargets(s string) ([]targetSpec, error) {
 // system is a running broker process serving a plain and a TLS listener.
 type system interface {
 	target(transport string) (mqttload.Target, []mqttload.Device)
+	pid() int
 	stop()
 }
 
@@ -177,6 +178,7 @@ func (b *bench) runOne(ctx context.Context, rw *row, round int) {
 		Target: tgt, Devices: devs, Client: mqttload.Client(b.opts.client),
 		Messages: b.opts.messages, Warmup: b.opts.warmup, Window: rw.Mode.Window,
 		Payload: b.opts.payload, Duration: b.opts.duration,
+		ServerCPU: processCPU(b.systems[rw.Target.System].pid()),
 	}
 	b.logf("round %d: %s window=%d %s", round+1, rw.Mode.Name, rw.Mode.Window, rw.Target.Name)
 	res, err := mqttload.Run(ctx, cfg)
@@ -185,8 +187,8 @@ func (b *bench) runOne(ctx context.Context, rw *row, round int) {
 		b.logf("  %s: %v", rw.Target.Name, err)
 		return
 	}
-	st := summarize(res.Latencies, res.Elapsed, res.Truncated)
-	b.logf("  %.0f msg/s p50=%s p99=%s", st.MsgPerSec, fmtDur(st.P50), fmtDur(st.P99))
+	st := summarize(res.Latencies, res.Elapsed, res.Truncated, res.ServerCPU)
+	b.logf("  %.0f msg/s p50=%s p99=%s server cpu/msg=%s", st.MsgPerSec, fmtDur(st.P50), fmtDur(st.P99), fmtDur(st.CPUPerMsg))
 	rw.Rounds = append(rw.Rounds, st)
 }
 

@@ -110,3 +110,5 @@ func (s *mosquittoSystem) target(transport string) (mqttload.Target, []mqttload.
 }
 
 func (s *mosquittoSystem) stop() { s.proc.stop() }
+
+func (s *mosquittoSystem) pid() int { return s.proc.cmd.Process.Pid }

@@ -167,3 +167,5 @@ func (s *outpostSystem) target(transport string) (mqttload.Target, []mqttload.De
 }
 
 func (s *outpostSystem) stop() { s.proc.stop() }
+
+func (s *outpostSystem) pid() int { return s.proc.cmd.Process.Pid }

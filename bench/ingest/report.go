@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -37,6 +38,7 @@ type resultRow struct {
 	P50us     float64   `json:"p50Micros"`
 	P99us     float64   `json:"p99Micros"`
 	MaxUs     float64   `json:"maxMicros"`
+	CPUus     float64   `json:"serverCpuMicrosPerMsg"`
 	Acked     int       `json:"acked"`
 	Truncated bool      `json:"truncated,omitempty"`
 	RoundRate []float64 `json:"roundMsgPerSec,omitempty"`
@@ -51,6 +53,7 @@ type ratioRow struct {
 	MsgPerSec *float64 `json:"msgPerSec"`
 	P50       *float64 `json:"p50"`
 	P99       *float64 `json:"p99"`
+	CPUPerMsg *float64 `json:"serverCpuPerMsg"`
 }
 
 func newReport(o options, rows []*row) report {
@@ -75,6 +78,7 @@ func newReport(o options, rows []*row) report {
 				MsgPerSec: ratioOf(op, mq, func(s roundStats) float64 { return s.MsgPerSec }),
 				P50:       ratioOf(op, mq, func(s roundStats) float64 { return float64(s.P50) }),
 				P99:       ratioOf(op, mq, func(s roundStats) float64 { return float64(s.P99) }),
+				CPUPerMsg: ratioOf(op, mq, func(s roundStats) float64 { return float64(s.CPUPerMsg) }),
 			})
 		}
 	}
@@ -96,7 +100,7 @@ func toResultRow(r *row) resultRow {
 	out := resultRow{
 		Mode: r.Mode.Name, Window: r.Mode.Window, Target: r.Target.Name,
 		MsgPerSec: r.Stats.MsgPerSec, P50us: micros(r.Stats.P50), P99us: micros(r.Stats.P99),
-		MaxUs: micros(r.Stats.Max), Acked: r.Stats.Acked, Truncated: r.Stats.Truncated, Error: r.Err,
+		MaxUs: micros(r.Stats.Max), CPUus: micros(r.Stats.CPUPerMsg), Acked: r.Stats.Acked, Truncated: r.Stats.Truncated, Error: r.Err,
 	}
 	if len(r.Rounds) > 1 {
 		for _, s := range r.Rounds {
@@ -122,28 +126,29 @@ func (r report) writeText(w io.Writer) {
 	fmt.Fprintf(w, "ingest: %d devices x %d msgs (QoS 1, +%d warm-up), payload %d B, client %s, %d round(s), GOMAXPROCS %d\n\n",
 		s.Devices, s.Messages, s.Warmup, s.PayloadB, s.Client, s.Rounds, s.GOMAXPROCS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tinflight\ttarget\tmsg/s\tp50\tp99\tmax\tacked\t")
+	fmt.Fprintln(tw, "mode\tinflight\ttarget\tmsg/s\tp50\tp99\tmax\tcpu/msg\tacked\t")
 	for _, x := range r.Results {
 		if x.Error != "" {
-			fmt.Fprintf(tw, "%s\t%d\t%s\tERROR\t\t\t\t\t %s\n", x.Mode, x.Window, x.Target, x.Error)
+			first, _, _ := strings.Cut(x.Error, "\n")
+			fmt.Fprintf(tw, "%s\t%d\t%s\tERROR\t\t\t\t\t\t %s\n", x.Mode, x.Window, x.Target, first)
 			continue
 		}
 		note := ""
 		if x.Truncated {
 			note = " (duration cap hit)"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\n", x.Mode, x.Window, x.Target, x.MsgPerSec,
-			fmtMicros(x.P50us), fmtMicros(x.P99us), fmtMicros(x.MaxUs), x.Acked, note)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\n", x.Mode, x.Window, x.Target, x.MsgPerSec,
+			fmtMicros(x.P50us), fmtMicros(x.P99us), fmtMicros(x.MaxUs), fmtCPU(x.CPUus), x.Acked, note)
 	}
 	_ = tw.Flush()
 	if len(r.Ratios) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\noutpost / mosquitto (msg/s: >1 means outpost is faster; p50, p99: <1 means outpost is faster)")
+	fmt.Fprintln(w, "\noutpost / mosquitto (msg/s: above 1 = outpost better; p50, p99, cpu/msg: below 1 = outpost better)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\ttransport\tmsg/s\tp50\tp99\t")
+	fmt.Fprintln(tw, "mode\ttransport\tmsg/s\tp50\tp99\tcpu/msg\t")
 	for _, x := range r.Ratios {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", x.Mode, x.Transport, fmtRatio(x.MsgPerSec), fmtRatio(x.P50), fmtRatio(x.P99))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Mode, x.Transport, fmtRatio(x.MsgPerSec), fmtRatio(x.P50), fmtRatio(x.P99), fmtRatio(x.CPUPerMsg))
 	}
 	_ = tw.Flush()
 }
@@ -153,6 +158,13 @@ func fmtRatio(v *float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.2fx", *v)
+}
+
+func fmtCPU(us float64) string {
+	if us == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fµs", us)
 }
 
 func fmtMicros(us float64) string { return fmtDur(time.Duration(us * float64(time.Microsecond))) }

@@ -53,12 +53,14 @@ type roundStats struct {
 	MsgPerSec float64
 	P50, P99  time.Duration
 	Max       time.Duration
+	CPUPerMsg time.Duration // broker CPU time per acknowledged message; 0 when unknown
 	Acked     int
 	Truncated bool
 }
 
-// summarize sorts lats in place and computes a run's figures.
-func summarize(lats []time.Duration, elapsed time.Duration, truncated bool) roundStats {
+// summarize sorts lats in place and computes a run's figures; cpu is the broker's CPU time
+// during the run (0 if unknown).
+func summarize(lats []time.Duration, elapsed time.Duration, truncated bool, cpu time.Duration) roundStats {
 	slices.Sort(lats)
 	s := roundStats{
 		MsgPerSec: Rate(len(lats), elapsed),
@@ -69,19 +71,21 @@ func summarize(lats []time.Duration, elapsed time.Duration, truncated bool) roun
 	}
 	if len(lats) > 0 {
 		s.Max = lats[len(lats)-1]
+		s.CPUPerMsg = cpu / time.Duration(len(lats))
 	}
 	return s
 }
 
-// combine reduces several rounds to their medians (msg/s, p50, p99 each taken separately);
+// combine reduces several rounds to their medians (msg/s, p50, p99, cpu/msg each taken separately);
 // Max is the largest of all rounds and Acked their sum.
 func combine(rounds []roundStats) roundStats {
-	var rate, p50, p99 []float64
+	var rate, p50, p99, cpu []float64
 	out := roundStats{}
 	for _, r := range rounds {
 		rate = append(rate, r.MsgPerSec)
 		p50 = append(p50, float64(r.P50))
 		p99 = append(p99, float64(r.P99))
+		cpu = append(cpu, float64(r.CPUPerMsg))
 		out.Max = max(out.Max, r.Max)
 		out.Acked += r.Acked
 		out.Truncated = out.Truncated || r.Truncated
@@ -89,5 +93,6 @@ func combine(rounds []roundStats) roundStats {
 	out.MsgPerSec = Median(rate)
 	out.P50 = time.Duration(Median(p50))
 	out.P99 = time.Duration(Median(p99))
+	out.CPUPerMsg = time.Duration(Median(cpu))
 	return out
 }

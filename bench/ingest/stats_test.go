@@ -48,8 +48,8 @@ func TestPercentile_NearestRank(t *testing.T) {
 
 func TestSummarize_SortsAndCounts(t *testing.T) {
 	lats := us(30, 10, 20, 40)
-	s := summarize(lats, 2*time.Second, false)
-	want := roundStats{MsgPerSec: 2, P50: 20 * time.Microsecond, P99: 40 * time.Microsecond, Max: 40 * time.Microsecond, Acked: 4}
+	s := summarize(lats, 2*time.Second, false, 8*time.Microsecond)
+	want := roundStats{MsgPerSec: 2, P50: 20 * time.Microsecond, P99: 40 * time.Microsecond, Max: 40 * time.Microsecond, CPUPerMsg: 2 * time.Microsecond, Acked: 4}
 	if s != want {
 		t.Errorf("summarize = %+v, want %+v", s, want)
 	}
@@ -79,11 +79,11 @@ func TestMedianRateRatio(t *testing.T) {
 
 func TestCombine_MediansAcrossRounds(t *testing.T) {
 	rounds := []roundStats{
-		{MsgPerSec: 100, P50: 5, P99: 50, Max: 70, Acked: 10},
-		{MsgPerSec: 300, P50: 1, P99: 90, Max: 200, Acked: 10, Truncated: true},
-		{MsgPerSec: 200, P50: 3, P99: 60, Max: 80, Acked: 10},
+		{MsgPerSec: 100, P50: 5, P99: 50, Max: 70, CPUPerMsg: 9, Acked: 10},
+		{MsgPerSec: 300, P50: 1, P99: 90, Max: 200, CPUPerMsg: 7, Acked: 10, Truncated: true},
+		{MsgPerSec: 200, P50: 3, P99: 60, Max: 80, CPUPerMsg: 8, Acked: 10},
 	}
-	want := roundStats{MsgPerSec: 200, P50: 3, P99: 60, Max: 200, Acked: 30, Truncated: true}
+	want := roundStats{MsgPerSec: 200, P50: 3, P99: 60, Max: 200, CPUPerMsg: 8, Acked: 30, Truncated: true}
 	if got := combine(rounds); got != want {
 		t.Errorf("combine = %+v, want %+v", got, want)
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	Duration time.Duration // cap on the measured phase; 0 = none
 	// ConnectConcurrency bounds parallel CONNECTs (default 16).
 	ConnectConcurrency int
+	// ServerCPU, if set, returns the broker's cumulative CPU time; Run samples it around the
+	// measured phase and reports the difference in Result.ServerCPU.
+	ServerCPU func() (time.Duration, error)
 }
 
 // Result is the outcome of Run.
@@ -57,6 +60,7 @@ type Result struct {
 	Latencies []time.Duration // publish-to-PUBACK, one per acked message, all devices
 	Truncated bool            // the duration cap ended the measured phase early
 	Connect   time.Duration   // time to connect all devices
+	ServerCPU time.Duration   // broker CPU time during the measured phase (0 without Config.ServerCPU)
 }
 
 // Validate reports every invalid field.
@@ -114,9 +118,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		mctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 	}
 	defer cancel()
+	cpu0, cpuErr := sampleCPU(cfg.ServerCPU)
 	t0 := time.Now()
 	lats, err := phase(mctx, pubs, cfg.Messages, cfg.Window, true)
 	res.Elapsed = time.Since(t0)
+	cpu1, cpuErr1 := sampleCPU(cfg.ServerCPU)
+	if cpuErr == nil && cpuErr1 == nil {
+		res.ServerCPU = cpu1 - cpu0
+	}
 	res.Truncated = mctx.Err() != nil && ctx.Err() == nil
 	for _, l := range lats {
 		res.Latencies = append(res.Latencies, l...)
@@ -126,6 +135,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("mqttload: measured phase: %w", err)
 	}
 	return res, ctx.Err()
+}
+
+func sampleCPU(f func() (time.Duration, error)) (time.Duration, error) {
+	if f == nil {
+		return 0, errors.New("no cpu probe")
+	}
+	return f()
 }
 
 // phase runs count publishes on every connection concurrently and returns per-device latencies.
