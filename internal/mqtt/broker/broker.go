@@ -1,0 +1,200 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Will is the will message of a connection, handed to Handler.Offline when the
+// connection ends without DISCONNECT.
+type Will struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Retain  bool
+}
+
+// ConnectRequest is a validated CONNECT, passed to the Authenticator.
+type ConnectRequest struct {
+	ClientID, Username string
+	Password           []byte
+	HasPassword        bool
+	CleanSession       bool
+	KeepAlive          uint16
+	Will               *Will
+	TLS                *tls.ConnectionState // nil on plain TCP
+	RemoteAddr         net.Addr
+	Transport          string // "tcp", "tls", "ws", "wss"
+}
+
+// ConnectError refuses a CONNECT with a CONNACK return code (1..5).
+type ConnectError struct {
+	Code   byte
+	Reason string
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("broker: connect refused (code %d): %s", e.Code, e.Reason)
+}
+
+// CONNACK return codes an Authenticator may use in a ConnectError [MQTT-3.2.2.3].
+const (
+	CodeBadProtocol        = 1
+	CodeIdentifierRejected = 2
+	CodeServerUnavailable  = 3
+	CodeBadCredentials     = 4
+	CodeNotAuthorized      = 5
+)
+
+// Authenticator decides whether a CONNECT is accepted.
+type Authenticator interface {
+	// Connect authenticates a validated CONNECT and returns the handler bound to that identity.
+	// A *ConnectError refuses with its code; any other error refuses with CodeServerUnavailable.
+	// ctx ends when the connection closes or after Config.ConnectTimeout.
+	Connect(ctx context.Context, req *ConnectRequest) (Handler, error)
+}
+
+// Handler is one authenticated connection's view of the application. Methods are called from the
+// connection's read goroutine, in packet order. A Handler must not wait for its own Conn.Done.
+type Handler interface {
+	// Subscribe is called for each filter of a SUBSCRIBE (qos already capped at 1);
+	// it returns the granted QoS, or 0x80 to refuse. Subscriptions restored from the
+	// SessionStore at connect are not passed here (see Conn.Subscriptions).
+	Subscribe(filter string, qos byte) (granted byte)
+	// Unsubscribe is called for each filter of an UNSUBSCRIBE that was subscribed.
+	Unsubscribe(filter string)
+	// Publish handles an inbound PUBLISH (QoS 0/1). For QoS 1 the broker sends PUBACK only after nil;
+	// a non-nil error closes the connection without PUBACK. Retain is passed in p.
+	// ctx is cancelled when the connection closes.
+	Publish(ctx context.Context, p *Publish) error
+	// Online runs after CONNACK; sessionPresent reports restored subscriptions.
+	Online(c *Conn, sessionPresent bool)
+	// Offline runs once when the connection ends, only if Online ran; will is non-nil when the
+	// will must be published (no DISCONNECT). err is nil after DISCONNECT, ErrSessionTakenOver
+	// on takeover, ErrServerClosed on shutdown, the reason given to Conn.Close, or the read error.
+	Offline(c *Conn, err error, will *Will)
+}
+
+// Publish is an inbound PUBLISH.
+type Publish struct {
+	Topic    string
+	Payload  []byte
+	QoS      byte
+	Retain   bool
+	Dup      bool
+	PacketID uint16
+}
+
+// Subscription is one granted subscription of a session.
+type Subscription struct {
+	Filter string
+	QoS    byte
+}
+
+// SessionStore persists the subscriptions of CleanSession=0 sessions.
+type SessionStore interface {
+	LoadSession(clientID string) (subs []Subscription, found bool, err error)
+	SaveSession(clientID string, subs []Subscription) error
+	DeleteSession(clientID string) error
+}
+
+// Metrics receives counters from the broker. Every method must be cheap and
+// safe for concurrent use. A nil Metrics in Config disables them.
+type Metrics interface {
+	// ConnectionOpened counts an accepted network connection (before CONNECT).
+	ConnectionOpened(transport string)
+	// ConnectionClosed counts a closed network connection.
+	ConnectionClosed(transport string)
+	// ConnectRefused counts a CONNACK with a non-zero return code.
+	ConnectRefused(code byte)
+	// ProtocolError counts a connection closed for a protocol violation or timeout. Reasons
+	// form a small fixed set: "malformed", "protocol", "too_large", "protocol_level",
+	// "before_connect", "second_connect", "server_only_packet", "qos2", "connect_timeout",
+	// "keepalive".
+	ProtocolError(reason string)
+	// OversizePacket counts a packet refused because its remaining length exceeds MaxPacketSize.
+	OversizePacket()
+	// DroppedQoS0 counts an outbound QoS 0 publish dropped because the queue was full.
+	DroppedQoS0()
+}
+
+// Config configures a Server. Zero values take the documented defaults.
+type Config struct {
+	Auth             Authenticator
+	Sessions         SessionStore  // nil: in-memory
+	Logger           *slog.Logger  // nil: discard
+	MaxPacketSize    int           // maximum remaining length; default 256 KiB + 4 KiB for topic/headers
+	ConnectTimeout   time.Duration // CONNECT arrival and TLS handshake; default 10 s (D1, D2)
+	MaxInflight      int           // outbound QoS 1 window per connection, default 16 (max 1024)
+	MaxSubscriptions int           // per session, default 50
+	MaxConnections   int           // 0 = unlimited; over the limit new connections are closed at once
+	OutboundQueue    int           // queued QoS 0 packets before drop, default 256
+	Metrics          Metrics       // optional counters (may be nil)
+	WriteTimeout     time.Duration // a blocked write closes the connection after this; default 30 s
+}
+
+// Defaults applied by New.
+const (
+	DefaultMaxPacketSize    = 256<<10 + 4<<10
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultMaxInflight      = 16
+	DefaultMaxSubscriptions = 50
+	DefaultOutboundQueue    = 256
+	DefaultWriteTimeout     = 30 * time.Second
+)
+
+// maxQueuedBytes caps the bytes of queued outbound QoS 0 packets per connection (D5).
+const maxQueuedBytes = 4 << 20
+
+// Errors reported by the broker.
+var (
+	// ErrServerClosed is returned by Serve after Close and given to connections closed by Close.
+	ErrServerClosed = errors.New("broker: server closed")
+	// ErrSessionTakenOver closes a connection whose client id connected again [MQTT-3.1.4-2].
+	ErrSessionTakenOver = errors.New("broker: session taken over by a new connection")
+	// ErrConnClosed is returned by Conn.Publish on a closed connection, and is the
+	// reason recorded by Conn.Close(nil).
+	ErrConnClosed = errors.New("broker: connection closed")
+	// ErrQueueFull is returned by Conn.Publish when a QoS 0 publish was dropped (D5).
+	ErrQueueFull = errors.New("broker: outbound queue full, qos 0 publish dropped")
+)
+
+func (c Config) withDefaults() Config {
+	setDefault(&c.MaxPacketSize, DefaultMaxPacketSize)
+	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
+	setDefault(&c.MaxInflight, DefaultMaxInflight)
+	c.MaxInflight = min(c.MaxInflight, 1024)
+	setDefault(&c.MaxSubscriptions, DefaultMaxSubscriptions)
+	setDefault(&c.OutboundQueue, DefaultOutboundQueue)
+	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	if c.Sessions == nil {
+		c.Sessions = NewMemorySessionStore()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
+	}
+	return c
+}
+
+func setDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) ConnectionOpened(string) {}
+func (nopMetrics) ConnectionClosed(string) {}
+func (nopMetrics) ConnectRefused(byte)     {}
+func (nopMetrics) ProtocolError(string)    {}
+func (nopMetrics) OversizePacket()         {}
+func (nopMetrics) DroppedQoS0()            {}

@@ -1,0 +1,283 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/outpost-iot/outpost/internal/mqtt/packet"
+)
+
+// Conn is one client connection. Its exported methods are safe for concurrent use.
+type Conn struct {
+	srv       *Server
+	nc        net.Conn
+	transport string
+	log       *slog.Logger
+
+	// Set by the read goroutine during CONNECT, before ready; read-only afterwards.
+	clientID  string
+	clean     bool
+	keepAlive uint16
+	handler   Handler
+	will      *Will
+
+	ctx        context.Context // cancelled by Close with the close reason as cause
+	cancel     context.CancelCauseFunc
+	closeOnce  sync.Once
+	done       chan struct{} // closed when the connection has fully ended (after Offline)
+	ready      atomic.Bool   // CONNACK sent; Lookup may return the connection
+	writerDone chan struct{} // closed by the write goroutine; nil until it starts
+
+	out            outbound
+	reader         *packet.Reader // used by the read goroutine only
+	sessionPresent bool           // set during CONNECT
+
+	mu   sync.Mutex     // guards subs
+	subs []Subscription // the session's subscriptions, in subscription order
+}
+
+func newConn(s *Server, nc net.Conn, transport string) *Conn {
+	c := &Conn{srv: s, nc: nc, transport: transport, done: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.log = s.log.With("remote", nc.RemoteAddr().String(), "transport", transport)
+	c.out = newOutbound(s.cfg)
+	return c
+}
+
+// ClientID returns the client identifier from CONNECT (generated when it was empty).
+func (c *Conn) ClientID() string { return c.clientID }
+
+// Handler returns the handler the Authenticator bound to this connection.
+func (c *Conn) Handler() Handler { return c.handler }
+
+// Done is closed when the connection has ended and Offline has returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Close closes the connection with reason (nil means ErrConnClosed). It does not
+// wait; use Done. Only the first reason is kept.
+func (c *Conn) Close(reason error) {
+	if reason == nil {
+		reason = ErrConnClosed
+	}
+	c.closeOnce.Do(func() {
+		c.cancel(reason)
+		_ = c.nc.Close()
+	})
+}
+
+// Subscribed reports the highest granted QoS among the subscriptions matching topic.
+func (c *Conn) Subscribed(topic string) (qos byte, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.subs {
+		if packet.Match(s.Filter, topic) {
+			qos, ok = max(qos, s.QoS), true
+		}
+	}
+	return qos, ok
+}
+
+// Subscriptions returns a copy of the session's subscriptions (restored and new).
+func (c *Conn) Subscriptions() []Subscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Subscription(nil), c.subs...)
+}
+
+// closeError is a protocol violation detected by the session layer; reason is a Metrics label.
+type closeError struct {
+	reason string
+	msg    string
+}
+
+func (e *closeError) Error() string { return "broker: " + e.msg }
+
+// errDisconnect marks a clean end after DISCONNECT; Offline gets nil.
+var errDisconnect = errors.New("broker: client sent DISCONNECT")
+
+// serve is the read goroutine's body; see the package documentation.
+func (c *Conn) serve() {
+	err := c.handshake()
+	online := err == nil
+	if online {
+		c.handler.Online(c, c.sessionPresent)
+		err = c.readLoop()
+	}
+	c.Close(err)
+	if c.writerDone != nil {
+		<-c.writerDone
+	}
+	reason := context.Cause(c.ctx)
+	c.record(reason)
+	if online {
+		c.handler.Offline(c, offlineErr(reason), c.willFor(reason))
+	}
+	c.srv.removeConn(c)
+	close(c.done)
+}
+
+func offlineErr(reason error) error {
+	if errors.Is(reason, errDisconnect) {
+		return nil
+	}
+	return reason
+}
+
+// willFor returns the will unless the client sent DISCONNECT [MQTT-3.14.4-3].
+func (c *Conn) willFor(reason error) *Will {
+	if errors.Is(reason, errDisconnect) {
+		return nil
+	}
+	return c.will
+}
+
+// record counts and logs why the connection ended.
+func (c *Conn) record(reason error) {
+	m := c.srv.cfg.Metrics
+	var ce *closeError
+	switch {
+	case errors.As(reason, &ce):
+		m.ProtocolError(ce.reason)
+	case errors.Is(reason, packet.ErrTooLarge):
+		m.OversizePacket()
+		m.ProtocolError(packet.Reason(reason))
+	case packet.Reason(reason) != "other":
+		m.ProtocolError(packet.Reason(reason))
+	}
+	level := slog.LevelDebug
+	if ce != nil || packet.Reason(reason) != "other" {
+		level = slog.LevelInfo
+	}
+	c.srv.limited.logAttrs(level, "mqtt connection closed", "client_id", c.clientID, "remote",
+		c.nc.RemoteAddr().String(), "transport", c.transport, "reason", reason.Error())
+}
+
+// readLoop reads packets until an error; keep-alive is enforced at 1.5x [MQTT-3.1.2-24] (D3).
+func (c *Conn) readLoop() error {
+	for {
+		if err := c.setKeepAliveDeadline(); err != nil {
+			return err
+		}
+		p, err := c.reader.ReadPacket()
+		if err != nil {
+			return c.readError(err, "keepalive")
+		}
+		if err := c.dispatch(p); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Conn) setKeepAliveDeadline() error {
+	var deadline time.Time
+	if c.keepAlive > 0 {
+		deadline = time.Now().Add(time.Duration(c.keepAlive) * 1500 * time.Millisecond)
+	}
+	if err := c.nc.SetReadDeadline(deadline); err != nil {
+		return fmt.Errorf("broker: set read deadline: %w", err)
+	}
+	return nil
+}
+
+// readError turns a timeout into a closeError with timeoutReason.
+func (c *Conn) readError(err error, timeoutReason string) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &closeError{reason: timeoutReason, msg: timeoutReason + " timeout"}
+	}
+	if packet.Reason(err) != "other" {
+		return err
+	}
+	return fmt.Errorf("broker: read: %w", err)
+}
+
+// dispatch handles one packet after CONNECT.
+func (c *Conn) dispatch(p packet.Packet) error {
+	switch p := p.(type) {
+	case *packet.Publish:
+		return c.inbound(p)
+	case *packet.Puback:
+		c.out.ack(p.PacketID)
+		return nil
+	case *packet.Subscribe:
+		return c.subscribe(p)
+	case *packet.Unsubscribe:
+		return c.unsubscribe(p)
+	case *packet.Pingreq:
+		return c.send(&packet.Pingresp{})
+	case *packet.Disconnect:
+		return errDisconnect
+	case *packet.Connect:
+		return &closeError{reason: "second_connect", msg: "second CONNECT [MQTT-3.1.0-2]"}
+	case *packet.Pubrec, *packet.Pubrel, *packet.Pubcomp:
+		return &closeError{reason: "qos2", msg: "QoS 2 flow not supported (IOTEDGE-REFERENCE §1.9)"}
+	}
+	return &closeError{reason: "server_only_packet", msg: "client sent " + p.Type().String()}
+}
+
+// inbound handles a client PUBLISH; PUBACK only after the handler accepted it.
+func (c *Conn) inbound(p *packet.Publish) error {
+	if p.QoS == 2 {
+		return &closeError{reason: "qos2", msg: "QoS 2 PUBLISH not supported (IOTEDGE-REFERENCE §1.9)"}
+	}
+	pub := &Publish{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Dup: p.Dup, PacketID: p.PacketID}
+	if err := c.handler.Publish(c.ctx, pub); err != nil {
+		return fmt.Errorf("broker: publish refused by handler: %w", err)
+	}
+	if p.QoS == 1 {
+		return c.send(&packet.Puback{PacketID: p.PacketID})
+	}
+	return nil
+}
+
+// send queues a response packet from the read goroutine to the write goroutine.
+func (c *Conn) send(p packet.Packet) error {
+	b, err := packet.Encode(p)
+	if err != nil {
+		return fmt.Errorf("broker: encode %v: %w", p.Type(), err)
+	}
+	select {
+	case c.out.ctrl <- b:
+		return nil
+	case <-c.ctx.Done():
+		return context.Cause(c.ctx)
+	}
+}
+
+// writeDirect writes p synchronously; used for CONNACK, before the write goroutine starts.
+func (c *Conn) writeDirect(p packet.Packet) error {
+	b, err := packet.Encode(p)
+	if err != nil {
+		return fmt.Errorf("broker: encode %v: %w", p.Type(), err)
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	if _, err := c.nc.Write(b); err != nil {
+		return fmt.Errorf("broker: write %v: %w", p.Type(), err)
+	}
+	return nil
+}
+
+func (c *Conn) tlsState() *tls.ConnectionState {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		return &st
+	}
+	return nil
+}
+
+// generateClientID assigns an identifier to a CleanSession=1 client that sent
+// none [MQTT-3.1.3-6].
+func generateClientID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "outpost-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,204 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Server is an MQTT 3.1.1 server. It is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	limited *logLimiter // rate-limited per-connection logs
+
+	mu        sync.Mutex // guards the following
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[*Conn]struct{} // every live connection, including before CONNECT
+	clients   map[string]*Conn   // by client id, from CONNECT accepted to Offline done
+	wg        sync.WaitGroup     // Serve loops and ServeConn calls; Add only under mu while !closed
+}
+
+// New returns a Server; cfg.Auth is required.
+func New(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	log := cfg.Logger.With("component", "mqtt")
+	return &Server{
+		cfg:       cfg,
+		log:       log,
+		limited:   newLogLimiter(log, 10, 50),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*Conn]struct{}{},
+		clients:   map[string]*Conn{},
+	}
+}
+
+// Serve accepts connections on l until Close (then it returns ErrServerClosed)
+// or until l fails permanently. A *tls.Conn gets its handshake, bounded by
+// ConnectTimeout, in the connection's goroutine, so a stalled handshake never
+// blocks the accept loop (D2).
+func (s *Server) Serve(l net.Listener) error {
+	if !s.track(func() { s.listeners[l] = struct{}{} }) {
+		return ErrServerClosed
+	}
+	defer s.wg.Done()
+	defer s.untrack(func() { delete(s.listeners, l) })
+	backoff := time.Duration(0)
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("broker: accept: %w", err)
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.limited.logAttrs(slog.LevelWarn, "accept failed", "err", err, "retry_in", backoff)
+			time.Sleep(backoff) // accept back-off, as net/http does for EMFILE
+			continue
+		}
+		backoff = 0
+		transport := "tcp"
+		if _, ok := nc.(*tls.Conn); ok {
+			transport = "tls"
+		}
+		go s.ServeConn(nc, transport)
+	}
+}
+
+// ServeConn serves one connection and returns when it has ended (the WebSocket
+// adapter uses it). transport is reported in ConnectRequest.Transport.
+func (s *Server) ServeConn(nc net.Conn, transport string) {
+	c := newConn(s, nc, transport)
+	if !s.addConn(c) {
+		_ = nc.Close()
+		return
+	}
+	defer s.wg.Done()
+	s.cfg.Metrics.ConnectionOpened(transport)
+	defer s.cfg.Metrics.ConnectionClosed(transport)
+	c.serve()
+}
+
+// addConn registers c; it fails when the server is closed or at MaxConnections.
+func (s *Server) addConn(c *Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+		s.limited.logAttrs(slog.LevelWarn, "connection limit reached", "max", s.cfg.MaxConnections)
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) removeConn(c *Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if c.clientID != "" && s.clients[c.clientID] == c {
+		delete(s.clients, c.clientID)
+	}
+}
+
+// register makes c the connection for its client id and returns the previous one, if any.
+func (s *Server) register(c *Conn) (old *Conn, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrServerClosed
+	}
+	old = s.clients[c.clientID]
+	s.clients[c.clientID] = c
+	return old, nil
+}
+
+// track runs f under the lock and adds a wait-group count unless closed.
+func (s *Server) track(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	f()
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Lookup returns the connection of clientID once its CONNACK has been sent, or nil.
+func (s *Server) Lookup(clientID string) *Conn {
+	s.mu.Lock()
+	c := s.clients[clientID]
+	s.mu.Unlock()
+	if c == nil || !c.ready.Load() {
+		return nil
+	}
+	return c
+}
+
+// Connections returns the number of live network connections (including those before CONNECT).
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Close stops the listeners, closes every connection (their Offline runs with
+// ErrServerClosed) and waits for all goroutines. It is safe to call twice.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	ls := make([]net.Listener, 0, len(s.listeners))
+	for l := range s.listeners {
+		ls = append(ls, l)
+	}
+	cs := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, l := range ls {
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("broker: close listener: %w", err))
+		}
+	}
+	for _, c := range cs {
+		c.Close(ErrServerClosed)
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// handshakeTLS completes a TLS handshake within ConnectTimeout (D2).
+func (s *Server) handshakeTLS(ctx context.Context, tc *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("broker: tls handshake: %w", err)
+	}
+	return nil
+}
