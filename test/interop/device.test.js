@@ -9,7 +9,8 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 
-const { Client: DeviceClient, Message, NoRetry } = require('azure-iot-device');
+const { Client: DeviceClient, Message } = require('azure-iot-device');
+const { NoRetry } = require('azure-iot-common');
 const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
 const { Registry, Client: ServiceClient } = require('azure-iothub');
 

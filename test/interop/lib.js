@@ -3,7 +3,8 @@
 'use strict';
 
 const { spawn, execFile } = require('node:child_process');
-const net = require('node:net');
+const fs = require('node:fs');
+const tls = require('node:tls');
 const readline = require('node:readline');
 
 const HOW_TO_RUN =
@@ -39,15 +40,18 @@ function deviceIdOf(connectionString) {
   return m[1];
 }
 
-/** tcpCheck resolves when host:port accepts a TCP connection within timeoutMs. */
-function tcpCheck(host, port, timeoutMs) {
+/**
+ * tlsCheck resolves when host:port completes a TLS handshake whose certificate
+ * verifies against Node's CA store (which includes NODE_EXTRA_CA_CERTS) within timeoutMs.
+ */
+function tlsCheck(host, port, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port });
+    const sock = tls.connect({ host, port, servername: host });
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error(`timed out after ${timeoutMs} ms`));
     }, timeoutMs);
-    sock.once('connect', () => {
+    sock.once('secureConnect', () => {
       clearTimeout(timer);
       sock.end();
       resolve();
@@ -66,14 +70,20 @@ function tcpCheck(host, port, timeoutMs) {
  */
 async function preflight(extraVars) {
   for (const name of ['OUTPOST_CONNECTION_STRING', ...(extraVars || [])]) env(name);
-  if (!process.env.NODE_EXTRA_CA_CERTS) {
-    throw new Error(`interop: NODE_EXTRA_CA_CERTS is not set (must name the cloud's ca.pem); ${HOW_TO_RUN}`);
+  const caFile = process.env.NODE_EXTRA_CA_CERTS;
+  if (!caFile || !fs.existsSync(caFile)) {
+    throw new Error(`interop: NODE_EXTRA_CA_CERTS must name the cloud's ca.pem (got ${JSON.stringify(caFile)}); ` +
+      `it has to be set when node starts; ${HOW_TO_RUN}`);
   }
   const host = hostOf(env('OUTPOST_CONNECTION_STRING'));
   for (const port of [443, 8883]) {
     try {
-      await tcpCheck(host, port, 3000);
+      await tlsCheck(host, port, 3000);
     } catch (err) {
+      if (err.code && /CERT|SELF_SIGNED|ALTNAME|VERIFY/.test(err.code)) {
+        throw new Error(`interop: TLS to ${host}:${port} failed verification (${err.code}: ${err.message}); ` +
+          `the server certificate must chain to ${caFile} and name ${host}`);
+      }
       throw new Error(`interop: the outpost cloud is not reachable at ${host}:${port} (${err.message}); ` +
         `start it with \`outpost cloud serve --hostname ${host} --mqtt-listen 127.0.0.1:8883 ` +
         `--https-listen 127.0.0.1:443\` or ${HOW_TO_RUN}`);
@@ -174,10 +184,18 @@ async function poll(what, fn, { timeoutMs = 15000, intervalMs = 500 } = {}) {
     }
     if (Date.now() >= deadline) {
       throw new Error(`interop: ${what}: not done within ${timeoutMs} ms` +
-        (lastErr ? `; last error: ${lastErr.stack || lastErr}` : ''));
+        (lastErr ? `; last error: ${describeError(lastErr)}` : ''));
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** describeError includes the HTTP status and body the service SDK attaches to its errors. */
+function describeError(err) {
+  let s = `${err.name}: ${err.message}`;
+  if (err.response && err.response.statusCode) s += ` (HTTP ${err.response.statusCode})`;
+  if (err.responseBody) s += ` body: ${String(err.responseBody).slice(0, 500)}`;
+  return s;
 }
 
 /** withTimeout rejects if p does not settle within ms. */
@@ -204,5 +222,5 @@ function pick(obj, ...keys) {
 }
 
 module.exports = {
-  env, hostOf, keyOf, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, pick, tcpCheck,
+  env, hostOf, keyOf, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, pick, tlsCheck, describeError,
 };

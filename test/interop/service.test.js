@@ -8,7 +8,8 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 
 const { Registry, Client: ServiceClient } = require('azure-iothub');
-const { Client: DeviceClient, NoRetry } = require('azure-iot-device');
+const { Client: DeviceClient } = require('azure-iot-device');
+const { NoRetry } = require('azure-iot-common');
 const { Mqtt } = require('azure-iot-device-mqtt');
 
 const { env, hostOf, preflight, poll, withTimeout } = require('./lib');
