@@ -39,7 +39,11 @@ func startMosquitto(ctx context.Context, bin, dir string, devices int) (*mosquit
 		return nil, err
 	}
 	conf := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(conf, []byte(mosquittoConfig(s.plain, s.tlsAddr, certs)), 0o600); err != nil {
+	runAs := ""
+	if u, err := user.Current(); err == nil {
+		runAs = u.Username
+	}
+	if err := os.WriteFile(conf, []byte(mosquittoConfig(s.plain, s.tlsAddr, certs, runAs)), 0o600); err != nil {
 		return nil, fmt.Errorf("bench: write mosquitto config: %w", err)
 	}
 	if s.proc, err = startProcess("mosquitto", filepath.Join(dir, "mosquitto.log"), bin, "-c", conf); err != nil {
@@ -70,7 +74,9 @@ func startMosquitto(ctx context.Context, bin, dir string, devices int) (*mosquit
 
 // mosquittoConfig allows anonymous clients, keeps nothing on disk, and sets TCP_NODELAY so
 // PUBACKs are not held back by Nagle's algorithm (Go sockets, hence outpost's, set it by default).
-func mosquittoConfig(plain, tlsAddr string, c certFiles) string {
+// runAs is the current user: as root mosquitto would otherwise switch to user "mosquitto", which
+// cannot read our temp dir; as any other user the option is ignored.
+func mosquittoConfig(plain, tlsAddr string, c certFiles, runAs string) string {
 	host, pport := splitAddr(plain)
 	_, tport := splitAddr(tlsAddr)
 	lines := []string{
@@ -83,9 +89,8 @@ func mosquittoConfig(plain, tlsAddr string, c certFiles) string {
 		"log_type error",
 		"log_type warning",
 	}
-	if u, err := user.Current(); err == nil {
-		// As root mosquitto would switch to user "mosquitto", which cannot read our temp dir.
-		lines = append(lines, "user "+u.Username)
+	if runAs != "" {
+		lines = append(lines, "user "+runAs)
 	}
 	lines = append(lines,
 		"listener "+pport+" "+host,
