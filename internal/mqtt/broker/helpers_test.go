@@ -284,3 +284,11 @@ func mustConnect(t *testing.T, ts *testServer, id string) *rawClient {
 }
 
 func (ts *testServer) String() string { return fmt.Sprintf("server %s", ts.addr) }
+
+func dialNoCleanup(addr string) net.Conn {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil
+	}
+	return c
+}
