@@ -35,7 +35,39 @@ const (
 	CodeTooManyDevices                  = "TooManyDevices"
 	CodeNotFound                        = "NotFound"
 	CodeMethodNotAllowed                = "MethodNotAllowed"
+	CodeInvalidOperation                = "InvalidOperation"
+	CodeIotHubQuotaExceeded             = "IotHubQuotaExceeded"
+	CodeTooManyModulesOnDevice          = "TooManyModulesOnDevice"
+	CodeServiceUnavailable              = "ServiceUnavailable"
 )
+
+// codeStatus is the HTTP status IoT Hub uses with each code (the C# SDK's
+// ErrorCode enum encodes it in the numeric code's first three digits).
+var codeStatus = map[string]int{
+	CodeInvalidProtocolVersion: 400, CodeInvalidOperation: 400, CodeArgumentInvalid: 400, CodeArgumentNull: 400,
+	CodeIotHubUnauthorizedAccess: 401, CodeIotHubUnauthorized: 401,
+	CodeIotHubQuotaExceeded: 403, CodeDeviceMaximumQueueDepthExceeded: 403,
+	CodeDeviceNotFound: 404, CodeModuleNotFound: 404, CodeIotHubNotFound: 404, CodeDeviceNotOnline: 404, CodeNotFound: 404,
+	CodeMethodNotAllowed:    405,
+	CodeDeviceAlreadyExists: 409, CodeModuleAlreadyExists: 409,
+	CodePreconditionFailed: 412,
+	CodeMessageTooLarge:    413, CodeTooManyDevices: 413, CodeTooManyModulesOnDevice: 413, CodeRequestEntityTooLarge: 413,
+	CodeThrottlingException: 429,
+	CodeServerError:         500, CodeServiceUnavailable: 503, CodeGatewayTimeout: 504,
+}
+
+// StatusFor returns the HTTP status IoT Hub uses with code, 500 if unknown.
+func StatusFor(code string) int {
+	if s, ok := codeStatus[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// NewError returns an *Error with code's usual status (StatusFor).
+func NewError(code, format string, args ...any) *Error {
+	return Errorf(StatusFor(code), code, format, args...)
+}
 
 // Error is an IoT Hub error: an HTTP status, an IoT Hub error code and a
 // human-readable message. Handlers return it; WriteHTTPError maps it.

@@ -122,3 +122,17 @@ func TestErrorErrorsAs(t *testing.T) {
 		t.Fatalf("AsError = %+v", e)
 	}
 }
+
+func TestStatusFor(t *testing.T) {
+	cases := map[string]int{CodeDeviceNotFound: 404, CodeModuleAlreadyExists: 409, CodePreconditionFailed: 412,
+		CodeTooManyDevices: 413, CodeThrottlingException: 429, CodeGatewayTimeout: 504, CodeDeviceNotOnline: 404,
+		CodeDeviceMaximumQueueDepthExceeded: 403, CodeIotHubUnauthorizedAccess: 401, "Nope": 500}
+	for code, want := range cases {
+		if got := StatusFor(code); got != want {
+			t.Errorf("StatusFor(%s) = %d, want %d", code, got, want)
+		}
+	}
+	if e := NewError(CodeDeviceNotFound, "device %q", "d"); e.Status != 404 || e.Message != `device "d"` {
+		t.Errorf("NewError = %+v", e)
+	}
+}

@@ -281,3 +281,28 @@ func TestVerify_ZeroRawExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerify_F2_EdgeHubDoubleEncoded: edgeHub signs upstream tokens over a
+// double-encoded module segment (%2524edgeHub); the raw sr verifies and the
+// audience names $edgeHub.
+func TestVerify_F2_EdgeHubDoubleEncoded(t *testing.T) {
+	sr := EncodeResource(testHub + "/devices/edge1/modules/" + EncodeResource("$edgeHub"))
+	if !strings.Contains(sr, "%2524edgeHub") {
+		t.Fatalf("sr %q", sr)
+	}
+	sig := signB64(t, testKey, sr, "1790003600")
+	tok := mustParse(t, "SharedAccessSignature sr="+sr+"&sig="+EncodeResource(sig)+"&se=1790003600")
+	if err := tok.Verify([]string{testKey}, testNow, 0); err != nil {
+		t.Fatal(err)
+	}
+	host, dev, mod, err := tok.Audience()
+	if err != nil || host != testHub || dev != "edge1" || mod != "$edgeHub" {
+		t.Fatalf("Audience = %q %q %q %v", host, dev, mod, err)
+	}
+}
+
+func TestKindStrings(t *testing.T) {
+	if TopicTwinGet.String() != "twin-get" || SubMethods.String() != "methods" || TopicKind(99).String() != "TopicKind(99)" {
+		t.Fatal("kind strings")
+	}
+}

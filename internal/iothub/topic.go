@@ -219,3 +219,21 @@ func DesiredPatchTopic(version int64) string {
 func MethodRequestTopic(method, rid string) string {
 	return methodPostPrefix + method + "/?$rid=" + EncodeResource(rid)
 }
+
+// String names the kind for logs.
+func (k TopicKind) String() string {
+	names := [...]string{"invalid", "telemetry", "twin-get", "twin-patch-reported", "method-response"}
+	if k < 0 || int(k) >= len(names) {
+		return "TopicKind(" + strconv.Itoa(int(k)) + ")"
+	}
+	return names[k]
+}
+
+// String names the kind for logs.
+func (k SubscriptionKind) String() string {
+	names := [...]string{"invalid", "c2d", "module-inputs", "twin-responses", "desired", "methods"}
+	if k < 0 || int(k) >= len(names) {
+		return "SubscriptionKind(" + strconv.Itoa(int(k)) + ")"
+	}
+	return names[k]
+}
