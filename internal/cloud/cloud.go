@@ -1,36 +1,361 @@
-// Package cloud composes the IoT Hub stand-in: registry, twins, events, C2D, methods, the MQTT
-// device endpoint and the service REST API.
+// Package cloud composes the IoT Hub stand-in: the identity registry, twins, the durable D2C
+// event store, C2D queues, direct methods, the MQTT device endpoint (TLS and WebSocket) and the
+// service REST API, over an embedded SQLite database.
 package cloud
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/outpost-iot/outpost/internal/cloud/store"
+	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/mqtt/broker"
+	"github.com/outpost-iot/outpost/internal/pki"
 )
 
 // Config configures one cloud instance.
 type Config struct {
-	DataDir         string        // state, CA and server certificate
-	Hostnames       []string      // first is the hub hostname used in connection strings
-	MQTTListen      string        // MQTT over TLS, e.g. "0.0.0.0:8883"
-	HTTPSListen     string        // HTTPS: REST API and MQTT over WebSocket, e.g. "0.0.0.0:443"
-	PlainMQTTListen string        // plain MQTT, development only; "" disables
-	PlainHTTPListen string        // plain HTTP, development only; "" disables
-	MetricsListen   string        // Prometheus metrics; "" disables
-	CertFile        string        // optional user-provided server certificate (PEM)
-	KeyFile         string        // its key
-	EventRetention  time.Duration // D2C event store retention; 0 = default (7 days)
-	Logger          *slog.Logger
+	DataDir          string        // state, CA and server certificate
+	Hostnames        []string      // first is the hub hostname used in connection strings
+	MQTTListen       string        // MQTT over TLS, e.g. "0.0.0.0:8883"
+	HTTPSListen      string        // HTTPS: REST API and MQTT over WebSocket, e.g. "0.0.0.0:443"
+	PlainMQTTListen  string        // plain MQTT, development only; "" disables
+	PlainHTTPListen  string        // plain HTTP, development only; "" disables
+	MetricsListen    string        // Prometheus metrics; "" disables
+	CertFile         string        // optional user-provided server certificate (PEM)
+	KeyFile          string        // its key
+	EventRetention   time.Duration // D2C event store retention; 0 = 7 days
+	C2DQueueDepth    int           // per-device C2D queue limit; 0 = 50
+	MaxDeliveryCount int           // C2D deliveries before dead-lettering; 0 = 10
+	MaxTokenLifetime time.Duration // longest SAS lifetime accepted; 0 = 366 days
+	Logger           *slog.Logger
+	// Now is the clock (tests inject one); nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) c2dQueueDepth() int              { return orDefault(c.C2DQueueDepth, defaultC2DQueue) }
+func (c *Config) maxDeliveryCount() int           { return orDefault(c.MaxDeliveryCount, defaultMaxDelivery) }
+func (c *Config) operationTimeout() time.Duration { return 10 * time.Second }
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (c *Config) validate() error {
+	var problems []string
+	if c.DataDir == "" {
+		problems = append(problems, "data directory is required")
+	}
+	if len(c.Hostnames) == 0 || c.Hostnames[0] == "" {
+		problems = append(problems, "at least one hostname is required")
+	}
+	if c.MQTTListen == "" && c.HTTPSListen == "" && c.PlainMQTTListen == "" {
+		problems = append(problems, "no listener configured")
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		problems = append(problems, "a certificate file and a key file go together")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("cloud: invalid configuration: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Cloud is a running IoT Hub stand-in.
+type Cloud struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	st      *store.Store
+	reg     *registry
+	auth    *authenticator
+	events  *eventLog
+	broker  *broker.Server
+	metrics *cloudMetrics
+	calls   methodCalls
+	c2dq    c2dQueues
+
+	stopping chan struct{}
+	wg       sync.WaitGroup // background goroutines owned by the cloud
+
+	caPEM []byte // the generated CA, published as DataDir/ca.pem
+
+	connMu sync.Mutex // guards conns
+	conns  map[store.Key]*connState
 }
 
 // Run serves until ctx is done. The cloud is ready once DataDir/ca.pem exists and every listener is bound.
 func Run(ctx context.Context, cfg Config) error {
-	return errors.New("cloud: not implemented yet")
+	c, err := open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	return c.serve(ctx)
+}
+
+func open(ctx context.Context, cfg Config) (*Cloud, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	st, err := store.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cloud{cfg: cfg, log: cfg.Logger.With("component", "cloud"), now: cfg.Now, st: st, metrics: newMetrics(),
+		stopping: make(chan struct{}), conns: map[store.Key]*connState{}}
+	c.calls.pending = map[string]chan *MethodResult{}
+	c.c2dq.waiters = map[string]chan struct{}{}
+	c.reg = &registry{st: st, now: cfg.Now, onChange: c.identityChanged}
+	policies, err := loadPolicies(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	c.auth = &authenticator{hostnames: cfg.Hostnames, policies: policies, reg: c.reg, st: st, now: cfg.Now,
+		maxLifetime: orDefault(cfg.MaxTokenLifetime, 366*24*time.Hour),
+		failures:    func(reason string) { c.metrics.authFailures.WithLabelValues(reason).Inc() }}
+	if err := st.PutKV(ctx, hostnameKey, []byte(cfg.Hostnames[0])); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if c.events, err = newEventLog(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger.With("component", "mqtt")})
+	return c, nil
+}
+
+func (c *Cloud) close() {
+	close(c.stopping)
+	_ = c.broker.Close()
+	c.wg.Wait()
+	_ = c.st.Close()
+}
+
+// serve binds every listener, writes nothing until all are bound, and serves until ctx ends.
+func (c *Cloud) serve(ctx context.Context) error {
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		listeners []net.Listener
+		servers   []*http.Server
+		errs      = make(chan error, 8)
+	)
+	defer func() {
+		for _, s := range servers {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.Shutdown(sctx)
+			scancel()
+		}
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	listen := func(addr string) (net.Listener, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("cloud: listen on %s: %w", addr, err)
+		}
+		listeners = append(listeners, l)
+		return l, nil
+	}
+	api := c.apiMux()
+	httpsHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			c.broker.WebSocketHandler().ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+	if c.cfg.MQTTListen != "" {
+		l, err := listen(c.cfg.MQTTListen)
+		if err != nil {
+			return err
+		}
+		c.goServe(errs, func() error { return c.broker.Serve(tls.NewListener(l, tlsCfg)) })
+		c.log.Info("listening", "transport", "mqtts", "addr", l.Addr().String())
+	}
+	if c.cfg.PlainMQTTListen != "" {
+		l, err := listen(c.cfg.PlainMQTTListen)
+		if err != nil {
+			return err
+		}
+		c.goServe(errs, func() error { return c.broker.Serve(l) })
+		c.log.Warn("listening without TLS (development only)", "transport", "mqtt", "addr", l.Addr().String())
+	}
+	httpServer := func(addr string, h http.Handler, tlsOn bool, what string) error {
+		l, err := listen(addr)
+		if err != nil {
+			return err
+		}
+		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)}
+		servers = append(servers, s)
+		if tlsOn {
+			l = tls.NewListener(l, tlsCfg)
+		}
+		c.goServe(errs, func() error { return s.Serve(l) })
+		c.log.Info("listening", "transport", what, "addr", l.Addr().String())
+		return nil
+	}
+	if c.cfg.HTTPSListen != "" {
+		if err := httpServer(c.cfg.HTTPSListen, httpsHandler, true, "https"); err != nil {
+			return err
+		}
+	}
+	if c.cfg.PlainHTTPListen != "" {
+		if err := httpServer(c.cfg.PlainHTTPListen, httpsHandler, false, "http (development only)"); err != nil {
+			return err
+		}
+	}
+	if c.cfg.MetricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(c.metrics.registry, promhttp.HandlerOpts{}))
+		if err := httpServer(c.cfg.MetricsListen, mux, false, "metrics"); err != nil {
+			return err
+		}
+	}
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); c.events.run(ctx) }()
+	go func() { defer c.wg.Done(); c.housekeeping(ctx) }()
+	if err := c.writeReadyCA(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		c.log.Info("shutting down")
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+func (c *Cloud) goServe(errs chan<- error, serve func() error) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := serve(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+			errs <- err
+		}
+	}()
+}
+
+// tlsConfig loads the user's certificate or the generated one, creating the CA on first start.
+func (c *Cloud) tlsConfig() (*tls.Config, error) {
+	if c.cfg.CertFile != "" {
+		cert, err := pki.LoadKeyPair(c.cfg.CertFile, c.cfg.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		return pki.ServerTLSConfig(cert), nil
+	}
+	ca, err := pki.LoadOrCreateAuthority(filepath.Join(c.cfg.DataDir, "pki"), "Outpost cloud CA "+c.cfg.Hostnames[0], c.now())
+	if err != nil {
+		return nil, err
+	}
+	cert, err := pki.LoadOrCreateServerCert(filepath.Join(c.cfg.DataDir, "pki"), ca, c.cfg.Hostnames, c.now())
+	if err != nil {
+		return nil, err
+	}
+	c.caPEM = ca.CertPEM
+	return pki.ServerTLSConfig(cert), nil
+}
+
+// writeReadyCA publishes DataDir/ca.pem, the signal that the cloud is listening. With a
+// user-provided certificate there is no CA of ours; the file then holds the user's certificate chain.
+func (c *Cloud) writeReadyCA() error {
+	data := c.caPEM
+	if data == nil {
+		var err error
+		if data, err = os.ReadFile(c.cfg.CertFile); err != nil {
+			return fmt.Errorf("cloud: read certificate: %w", err)
+		}
+	}
+	path := filepath.Join(c.cfg.DataDir, "ca.pem")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("cloud: write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cloud: publish %s: %w", path, err)
+	}
+	return nil
+}
+
+// housekeeping trims expired events and C2D messages.
+func (c *Cloud) housekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		retention := orDefault(c.cfg.EventRetention, 7*24*time.Hour)
+		if n, err := c.st.TrimEvents(ctx, c.now().Add(-retention)); err == nil {
+			c.metrics.eventsTrimmed.Add(float64(n))
+		}
+		if expired, err := c.st.PurgeExpiredC2D(ctx, c.now()); err == nil {
+			c.metrics.c2d.WithLabelValues("expired").Add(float64(len(expired)))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // ServiceConnectionString returns the connection string of a shared access policy
-// (e.g. "iothubowner") persisted in dataDir.
+// (e.g. "iothubowner") persisted in dataDir. The hub hostname is the one the cloud was last
+// started with.
 func ServiceConnectionString(dataDir, policy string) (string, error) {
-	return "", errors.New("cloud: not implemented yet")
+	if _, err := os.Stat(filepath.Join(dataDir, "outpost.db")); err != nil {
+		return "", fmt.Errorf("cloud: no cloud state in %s (start `outpost cloud serve --data %s` first): %w", dataDir, dataDir, err)
+	}
+	st, err := store.Open(dataDir)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	policies, err := loadPolicies(ctx, st)
+	if err != nil {
+		return "", err
+	}
+	p, ok := policies[policy]
+	if !ok {
+		return "", fmt.Errorf("cloud: unknown policy %q", policy)
+	}
+	host, err := st.GetKV(ctx, hostnameKey)
+	if err != nil {
+		return "", fmt.Errorf("cloud: hub hostname unknown: %w", err)
+	}
+	return iothub.ConnectionString{HostName: string(host), SharedAccessKeyName: p.KeyName, SharedAccessKey: p.PrimaryKey}.String(), nil
 }
+
+const hostnameKey = "hostname"

@@ -1,0 +1,442 @@
+package cloud
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outpost-iot/outpost/internal/cloud/store"
+	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/message"
+)
+
+// maxRequestBody bounds every REST body (a twin is at most a few hundred KB).
+const maxRequestBody = 1 << 20
+
+// apiHandler is an HTTP handler that returns its error to one adapter (IoT Hub error JSON).
+type apiHandler func(w http.ResponseWriter, r *http.Request, p *principal) error
+
+// route binds a handler to a pattern behind authentication and a rights check.
+func (c *Cloud) route(mux *http.ServeMux, pattern string, allow func(p *principal, r *http.Request) bool, h apiHandler) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+		p, err := c.auth.authenticateHTTP(r.Context(), r.Header.Get("Authorization"))
+		if err == nil && !allow(p, r) {
+			err = iothub.Errorf(http.StatusUnauthorized, iothub.CodeIotHubUnauthorizedAccess, "the credential lacks the rights for %s %s", r.Method, r.URL.Path)
+		}
+		if err == nil {
+			err = h(w, r, p)
+		}
+		if err != nil {
+			var he *iothub.Error
+			if !errors.As(err, &he) {
+				c.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			iothub.WriteHTTPError(w, err)
+		}
+	})
+}
+
+func right(name string) func(*principal, *http.Request) bool {
+	return func(p *principal, _ *http.Request) bool { return p.has(name) }
+}
+
+// ownModules lets a device manage its own modules (aziot-identityd does, IOTEDGE-REFERENCE §5.4).
+func ownModules(name string) func(*principal, *http.Request) bool {
+	return func(p *principal, r *http.Request) bool {
+		return p.has(name) || (p.device.DeviceID != "" && p.device.ModuleID == "" && p.device.DeviceID == r.PathValue("id"))
+	}
+}
+
+// edgeHubOf lets an edge device's $edgeHub (or a registry reader) call the device-scope API.
+func edgeHubOf(p *principal, r *http.Request) bool {
+	if p.has(RightRegistryRead) {
+		return true
+	}
+	return p.device.ModuleID == "$edgeHub" && p.device.DeviceID == r.PathValue("id") && r.PathValue("mid") == "$edgeHub"
+}
+
+func (c *Cloud) apiMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	read, write, svc := right(RightRegistryRead), right(RightRegistryWrite), right(RightServiceConnect)
+
+	c.route(mux, "GET /devices", read, c.handleListDevices)
+	c.route(mux, "GET /devices/{id}", read, c.handleGetDevice)
+	c.route(mux, "PUT /devices/{id}", write, c.handlePutDevice)
+	c.route(mux, "DELETE /devices/{id}", write, c.handleDeleteDevice)
+	c.route(mux, "GET /devices/{id}/modules", ownModules(RightRegistryRead), c.handleListModules)
+	c.route(mux, "GET /devices/{id}/modules/{mid}", ownModules(RightRegistryRead), c.handleGetModule)
+	c.route(mux, "PUT /devices/{id}/modules/{mid}", ownModules(RightRegistryWrite), c.handlePutModule)
+	c.route(mux, "DELETE /devices/{id}/modules/{mid}", ownModules(RightRegistryWrite), c.handleDeleteModule)
+	c.route(mux, "POST /devices/{id}/applyConfigurationContent", write, c.handleApplyConfiguration)
+
+	c.route(mux, "GET /twins/{id}", read, c.handleGetTwin)
+	c.route(mux, "PATCH /twins/{id}", write, c.handleWriteTwin(false))
+	c.route(mux, "PUT /twins/{id}", write, c.handleWriteTwin(true))
+	c.route(mux, "GET /twins/{id}/modules/{mid}", read, c.handleGetTwin)
+	c.route(mux, "PATCH /twins/{id}/modules/{mid}", write, c.handleWriteTwin(false))
+	c.route(mux, "PUT /twins/{id}/modules/{mid}", write, c.handleWriteTwin(true))
+	c.route(mux, "POST /twins/{id}/methods", svc, c.handleInvokeMethod)
+	c.route(mux, "POST /twins/{id}/modules/{mid}/methods", svc, c.handleInvokeMethod)
+
+	c.route(mux, "POST /devices/{id}/messages/deviceBound", svc, c.handleSendC2D)
+	c.route(mux, "GET /devices/{id}/messages/deviceBound", svc, c.handleListC2D)
+	c.route(mux, "GET /events", svc, c.handleEvents)
+	c.route(mux, "GET /events/stream", svc, c.handleEventStream)
+
+	c.route(mux, "POST /devices/{id}/modules/{mid}/devicesAndModulesInTargetDeviceScope", edgeHubOf, c.handleTargetScope)
+	c.route(mux, "POST /devices/{id}/modules/{mid}/getDeviceAndModuleOnBehalfOf", edgeHubOf, c.handleOnBehalfOf)
+	c.route(mux, "GET /devices/{id}/modules/{mid}/devicesAndModulesInDeviceScope", edgeHubOf, c.handleDeviceScope)
+
+	c.route(mux, "GET /certificates", read, c.handleListCertificates)
+	c.route(mux, "GET /certificates/{name}", read, c.handleGetCertificate)
+	c.route(mux, "PUT /certificates/{name}", write, c.handlePutCertificate)
+	c.route(mux, "DELETE /certificates/{name}", write, c.handleDeleteCertificate)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func readJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeRequestEntityTooLarge, "request body too large or unreadable")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "request body is not valid JSON: %v", err)
+	}
+	return nil
+}
+
+func (c *Cloud) handleListDevices(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	top, _ := strconv.Atoi(r.URL.Query().Get("top"))
+	devs, err := c.reg.listDevices(r.Context(), top)
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		c.overlayDevice(d)
+	}
+	return writeJSON(w, http.StatusOK, devs)
+}
+
+func (c *Cloud) handleGetDevice(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	d, err := c.reg.getDevice(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	c.overlayDevice(d)
+	return writeJSON(w, http.StatusOK, d)
+}
+
+func (c *Cloud) handlePutDevice(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	var d Device
+	if err := readJSON(r, &d); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if d.DeviceID == "" {
+		d.DeviceID = id
+	}
+	if d.DeviceID != id {
+		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "deviceId %q does not match the path", d.DeviceID)
+	}
+	var out *Device
+	var err error
+	if ifMatch := r.Header.Get("If-Match"); ifMatch != "" {
+		out, err = c.reg.updateDevice(r.Context(), &d, ifMatch)
+	} else {
+		out, err = c.reg.createDevice(r.Context(), &d)
+	}
+	if err != nil {
+		return err
+	}
+	c.overlayDevice(out)
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (c *Cloud) handleDeleteDevice(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	if err := c.reg.deleteDevice(r.Context(), r.PathValue("id"), r.Header.Get("If-Match")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (c *Cloud) handleListModules(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	mods, err := c.reg.listModules(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	for _, m := range mods {
+		c.overlayModule(m)
+	}
+	return writeJSON(w, http.StatusOK, mods)
+}
+
+func (c *Cloud) handleGetModule(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	m, err := c.reg.getModule(r.Context(), r.PathValue("id"), r.PathValue("mid"))
+	if err != nil {
+		return err
+	}
+	c.overlayModule(m)
+	return writeJSON(w, http.StatusOK, m)
+}
+
+func (c *Cloud) handlePutModule(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	var m Module
+	if err := readJSON(r, &m); err != nil {
+		return err
+	}
+	m.DeviceID, m.ModuleID = r.PathValue("id"), r.PathValue("mid")
+	ctx := r.Context()
+	if _, err := c.reg.getDevice(ctx, m.DeviceID); err != nil {
+		return err
+	}
+	var out *Module
+	var err error
+	if ifMatch := r.Header.Get("If-Match"); ifMatch != "" {
+		out, err = c.reg.updateModule(ctx, &m, ifMatch)
+	} else {
+		out, err = c.reg.createModule(ctx, &m)
+		if err == nil {
+			err = c.applyPendingDeployment(ctx, store.Key{DeviceID: m.DeviceID, ModuleID: m.ModuleID})
+		}
+	}
+	if err != nil {
+		return err
+	}
+	c.overlayModule(out)
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (c *Cloud) handleDeleteModule(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	if err := c.reg.deleteModule(r.Context(), r.PathValue("id"), r.PathValue("mid"), r.Header.Get("If-Match")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (c *Cloud) handleApplyConfiguration(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeRequestEntityTooLarge, "configuration too large")
+	}
+	if err := c.applyConfigurationContent(r.Context(), r.PathValue("id"), body); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func pathKey(r *http.Request) store.Key {
+	return store.Key{DeviceID: r.PathValue("id"), ModuleID: r.PathValue("mid")}
+}
+
+func (c *Cloud) handleGetTwin(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	v, err := c.getTwin(r.Context(), pathKey(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (c *Cloud) handleWriteTwin(replace bool) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, _ *principal) error {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeRequestEntityTooLarge, "twin too large")
+		}
+		v, err := c.writeTwin(r.Context(), pathKey(r), body, r.Header.Get("If-Match"), replace)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, v)
+	}
+}
+
+func (c *Cloud) handleInvokeMethod(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	var req MethodRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	res, err := c.InvokeMethod(r.Context(), pathKey(r), &req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+// c2dHeaders maps request headers of our C2D endpoint to message system properties.
+var c2dHeaders = map[string]string{
+	"iothub-messageid":       message.MessageID,
+	"iothub-correlationid":   message.CorrelationID,
+	"iothub-userid":          message.UserID,
+	"iothub-ack":             message.Ack,
+	"iothub-contenttype":     message.ContentType,
+	"iothub-contentencoding": message.ContentEncoding,
+}
+
+func (c *Cloud) handleSendC2D(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeMessageTooLarge, "C2D message too large")
+	}
+	req := &C2DRequest{DeviceID: r.PathValue("id"), Body: body, System: map[string]string{}, Properties: map[string]string{}}
+	for name, values := range r.Header {
+		lname := strings.ToLower(name)
+		if key, ok := c2dHeaders[lname]; ok {
+			req.System[key] = values[0]
+		} else if app, ok := strings.CutPrefix(lname, "iothub-app-"); ok {
+			req.Properties[app] = values[0]
+		}
+	}
+	if ack := req.System[message.Ack]; ack != "" && ack != "none" && ack != "positive" && ack != "negative" && ack != "full" {
+		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "iothub-ack must be none, positive, negative or full")
+	}
+	if req.TTL, err = c2dTTL(r, c.now()); err != nil {
+		return err
+	}
+	info, err := c.SendC2D(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, info)
+}
+
+func c2dTTL(r *http.Request, now time.Time) (time.Duration, error) {
+	if s := r.URL.Query().Get("ttl"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "ttl must be a positive number of seconds")
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	if s := r.Header.Get("iothub-expiry"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil || !t.After(now) {
+			return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "iothub-expiry must be a future RFC 3339 time")
+		}
+		return t.Sub(now), nil
+	}
+	return 0, nil
+}
+
+func (c *Cloud) handleListC2D(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	msgs, err := c.ListC2D(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, msgs)
+}
+
+func eventFilter(r *http.Request) store.EventFilter {
+	q := r.URL.Query()
+	return store.EventFilter{DeviceID: q.Get("deviceId"), ModuleID: q.Get("moduleId")}
+}
+
+func (c *Cloud) handleEvents(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	q := r.URL.Query()
+	from, _ := strconv.ParseInt(q.Get("from"), 10, 64)
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	evs, err := c.events.Read(r.Context(), max(from-1, 0), eventFilter(r), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, evs)
+}
+
+// handleEventStream serves events as server-sent events: history from ?from= (a sequence
+// number, "start", or "end", the default) or Last-Event-ID, then live ones.
+func (c *Cloud) handleEventStream(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	after, err := c.streamStart(r)
+	if err != nil {
+		return err
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return errors.New("cloud: streaming unsupported by the connection")
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, ": outpost event stream\n\n")
+	flusher.Flush()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var mu sync.Mutex // serialises writes of events and keep-alives
+	go keepAlive(ctx, &mu, w, flusher)
+	err = c.events.Follow(ctx, after, eventFilter(r), func(ev *Event) error {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: message\ndata: %s\n\n", ev.SequenceNumber, data); err != nil {
+			return err
+		}
+		flusher.Flush()
+		return nil
+	})
+	if err != nil && r.Context().Err() == nil {
+		c.log.Debug("event stream ended", "err", err)
+	}
+	return nil
+}
+
+func keepAlive(ctx context.Context, mu *sync.Mutex, w io.Writer, f http.Flusher) {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			mu.Lock()
+			_, _ = io.WriteString(w, ": keep-alive\n\n")
+			f.Flush()
+			mu.Unlock()
+		}
+	}
+}
+
+func (c *Cloud) streamStart(r *http.Request) (int64, error) {
+	from := r.URL.Query().Get("from")
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		from = id
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "Last-Event-ID must be a sequence number")
+		}
+		return n, nil
+	}
+	switch from {
+	case "", "end":
+		last, _ := c.events.watch()
+		return last, nil
+	case "start":
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(from, 10, 64)
+	if err != nil || n < 0 {
+		return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "from must be start, end or a sequence number")
+	}
+	return max(n-1, 0), nil
+}

@@ -1,0 +1,291 @@
+package cloud
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/outpost-iot/outpost/internal/cloud/store"
+	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/pki"
+)
+
+// Rights of shared access policies, as IoT Hub names them.
+const (
+	RightRegistryRead   = "RegistryRead"
+	RightRegistryWrite  = "RegistryWrite"
+	RightServiceConnect = "ServiceConnect"
+	RightDeviceConnect  = "DeviceConnect"
+)
+
+// Policy is a shared access policy for services.
+type Policy struct {
+	KeyName      string   `json:"keyName"`
+	PrimaryKey   string   `json:"primaryKey"`
+	SecondaryKey string   `json:"secondaryKey"`
+	Rights       []string `json:"rights"`
+}
+
+// defaultPolicies are IoT Hub's built-in policies.
+var defaultPolicies = map[string][]string{
+	"iothubowner":       {RightRegistryRead, RightRegistryWrite, RightServiceConnect, RightDeviceConnect},
+	"service":           {RightServiceConnect},
+	"device":            {RightDeviceConnect},
+	"registryRead":      {RightRegistryRead},
+	"registryReadWrite": {RightRegistryRead, RightRegistryWrite},
+}
+
+const policiesKey = "policies"
+
+// loadPolicies returns the persisted policies, creating them with fresh keys on first start.
+func loadPolicies(ctx context.Context, st *store.Store) (map[string]*Policy, error) {
+	fresh := map[string]*Policy{}
+	for name, rights := range defaultPolicies {
+		fresh[name] = &Policy{KeyName: name, PrimaryKey: newKey(), SecondaryKey: newKey(), Rights: rights}
+	}
+	doc, err := json.Marshal(fresh)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := st.PutKVIfAbsent(ctx, policiesKey, doc)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*Policy{}
+	if err := json.Unmarshal(stored, &out); err != nil {
+		return nil, fmt.Errorf("cloud: decode policies: %w", err)
+	}
+	return out, nil
+}
+
+// principal is an authenticated REST caller: a service policy or a device/module identity.
+type principal struct {
+	policy *Policy
+	device store.Key // set for device and module tokens
+}
+
+func (p *principal) has(right string) bool {
+	return p.policy != nil && slices.Contains(p.policy.Rights, right)
+}
+
+func unauthorized(format string, args ...any) error {
+	return iothub.Errorf(http.StatusUnauthorized, iothub.CodeIotHubUnauthorizedAccess, format, args...)
+}
+
+// authenticator checks credentials against the hub's hostnames, policies and registry.
+type authenticator struct {
+	hostnames   []string
+	policies    map[string]*Policy
+	reg         *registry
+	st          *store.Store
+	now         func() time.Time
+	maxLifetime time.Duration
+	failures    func(reason string)
+}
+
+func (a *authenticator) fail(reason string, err error) error {
+	if a.failures != nil {
+		a.failures(reason)
+	}
+	return err
+}
+
+func (a *authenticator) isHubHost(host string) bool {
+	return slices.ContainsFunc(a.hostnames, func(h string) bool { return iothub.SameHost(h, host) })
+}
+
+// authenticateHTTP validates the Authorization header of a REST call.
+func (a *authenticator) authenticateHTTP(ctx context.Context, header string) (*principal, error) {
+	if header == "" {
+		return nil, a.fail("missing_token", unauthorized("missing Authorization header"))
+	}
+	tok, err := iothub.ParseSASToken(header)
+	if err != nil {
+		return nil, a.fail("malformed_token", unauthorized("malformed SharedAccessSignature"))
+	}
+	host, dev, mod, err := tok.Audience()
+	if err != nil || !a.isHubHost(host) {
+		return nil, a.fail("wrong_audience", unauthorized("token audience is not this hub"))
+	}
+	if tok.KeyName != "" && dev == "" {
+		p, ok := a.policies[tok.KeyName]
+		if !ok {
+			return nil, a.fail("unknown_policy", unauthorized("unknown shared access policy"))
+		}
+		if err := tok.Verify([]string{p.PrimaryKey, p.SecondaryKey}, a.now(), a.maxLifetime); err != nil {
+			return nil, a.fail(sasReason(err), unauthorized("invalid token: %v", err))
+		}
+		return &principal{policy: p}, nil
+	}
+	if dev == "" {
+		return nil, a.fail("wrong_audience", unauthorized("token names no policy and no device"))
+	}
+	k := store.Key{DeviceID: dev, ModuleID: mod}
+	id, err := a.reg.lookup(ctx, k)
+	if err != nil {
+		return nil, a.fail("unknown_identity", unauthorized("unknown identity"))
+	}
+	if err := a.verifyIdentityToken(tok, id); err != nil {
+		return nil, err
+	}
+	return &principal{device: store.Key{DeviceID: id.DeviceID, ModuleID: id.ModuleID}}, nil
+}
+
+func (a *authenticator) verifyIdentityToken(tok iothub.SASToken, id *identity) error {
+	if !id.Enabled {
+		return a.fail("disabled", unauthorized("identity is disabled"))
+	}
+	if id.Auth.Type != AuthSAS {
+		return a.fail("wrong_auth_type", unauthorized("identity does not use SAS authentication"))
+	}
+	if err := tok.Verify(id.keys(), a.now(), a.maxLifetime); err != nil {
+		return a.fail(sasReason(err), unauthorized("invalid token: %v", err))
+	}
+	return nil
+}
+
+func sasReason(err error) string {
+	switch {
+	case errors.Is(err, iothub.ErrSASExpired):
+		return "expired_token"
+	case errors.Is(err, iothub.ErrSASSignature):
+		return "bad_signature"
+	case errors.Is(err, iothub.ErrSASLifetime):
+		return "token_lifetime"
+	}
+	return "malformed_token"
+}
+
+// authenticateSAS validates an MQTT password for the identity id connecting as target.
+// Besides the identity's own token it accepts, on behalf of the identity, the $edgeHub token
+// of the edge device that is its parent or owns it (IOTEDGE-REFERENCE §3.6).
+func (a *authenticator) authenticateSAS(ctx context.Context, password string, id *identity) (string, time.Time, error) {
+	method, err := a.checkSAS(ctx, password, id)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	tok, _ := iothub.ParseSASToken(password)
+	return method, tok.Expiry, nil
+}
+
+func (a *authenticator) checkSAS(ctx context.Context, password string, id *identity) (string, error) {
+	tok, err := iothub.ParseSASToken(password)
+	if err != nil {
+		return "", a.fail("malformed_token", &connectRefused{code: 4, reason: "malformed SAS token"})
+	}
+	host, dev, mod, err := tok.Audience()
+	if err != nil || !a.isHubHost(host) {
+		return "", a.fail("wrong_audience", &connectRefused{code: 5, reason: "token audience is not this hub"})
+	}
+	if strings.EqualFold(dev, id.DeviceID) && strings.EqualFold(mod, id.ModuleID) {
+		if err := a.verifyIdentityToken(tok, id); err != nil {
+			return "", &connectRefused{code: 5, reason: err.Error()}
+		}
+		return "sas", nil
+	}
+	if mod != "$edgeHub" || !a.actsFor(ctx, dev, id) {
+		return "", a.fail("wrong_audience", &connectRefused{code: 5, reason: "token is for another identity"})
+	}
+	edgeHub, err := a.reg.lookup(ctx, store.Key{DeviceID: dev, ModuleID: "$edgeHub"})
+	if err != nil {
+		return "", a.fail("unknown_identity", &connectRefused{code: 5, reason: "unknown edge hub"})
+	}
+	if err := a.verifyIdentityToken(tok, edgeHub); err != nil {
+		return "", &connectRefused{code: 5, reason: err.Error()}
+	}
+	if !id.Enabled {
+		return "", a.fail("disabled", &connectRefused{code: 5, reason: "identity is disabled"})
+	}
+	return "sas", nil
+}
+
+// actsFor reports whether the edge device edgeID may act on behalf of id: its own modules, and
+// devices whose scope places them under it.
+func (a *authenticator) actsFor(ctx context.Context, edgeID string, id *identity) bool {
+	if id.DeviceID == edgeID {
+		return true
+	}
+	edge, err := a.reg.getDevice(ctx, edgeID)
+	if err != nil || !edge.Capabilities.IoTEdge || edge.Status != "enabled" {
+		return false
+	}
+	return id.DeviceScope == edge.DeviceScope && !id.Edge || slices.Contains(id.ParentScopes, edge.DeviceScope)
+}
+
+// authenticateX509 validates a client certificate for a device or module.
+func (a *authenticator) authenticateX509(ctx context.Context, chain []*x509.Certificate, id *identity) (string, error) {
+	if len(chain) == 0 {
+		return "", a.fail("no_credentials", &connectRefused{code: 4, reason: "no password and no client certificate"})
+	}
+	if !id.Enabled {
+		return "", a.fail("disabled", &connectRefused{code: 5, reason: "identity is disabled"})
+	}
+	leaf, now := chain[0], a.now()
+	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return "", a.fail("certificate_expired", &connectRefused{code: 5, reason: "client certificate is outside its validity period"})
+	}
+	switch id.Auth.Type {
+	case AuthSelfSigned:
+		sha1Hex, sha256Hex := pki.Thumbprints(leaf)
+		t := id.Auth.X509Thumbprint
+		for _, want := range []*string{t.PrimaryThumbprint, t.SecondaryThumbprint} {
+			if want == nil || *want == "" {
+				continue
+			}
+			w := strings.ReplaceAll(*want, ":", "")
+			if strings.EqualFold(w, sha1Hex) || strings.EqualFold(w, sha256Hex) {
+				return "selfSigned", nil
+			}
+		}
+		return "", a.fail("thumbprint_mismatch", &connectRefused{code: 5, reason: "certificate thumbprint does not match"})
+	case AuthCA:
+		want := id.DeviceID
+		if id.ModuleID != "" {
+			want = id.ModuleID
+		}
+		if leaf.Subject.CommonName != want {
+			return "", a.fail("certificate_subject", &connectRefused{code: 5, reason: "certificate common name is not the identity id"})
+		}
+		roots, err := a.registeredCAs(ctx)
+		if err != nil || len(roots) == 0 {
+			return "", a.fail("unknown_ca", &connectRefused{code: 5, reason: "no CA certificate registered"})
+		}
+		if err := pki.VerifyChain(leaf, chain[1:], roots, now); err != nil {
+			return "", a.fail("unknown_ca", &connectRefused{code: 5, reason: "certificate chain is not trusted"})
+		}
+		return "certificateAuthority", nil
+	}
+	return "", a.fail("wrong_auth_type", &connectRefused{code: 5, reason: "identity does not use X.509 authentication"})
+}
+
+func (a *authenticator) registeredCAs(ctx context.Context) ([]*x509.Certificate, error) {
+	docs, err := a.st.ListCertificates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for _, doc := range docs {
+		var c caCertificate
+		if err := json.Unmarshal(doc, &c); err != nil {
+			continue
+		}
+		if cert, err := pki.CertificateFromPEM([]byte(c.Properties.Certificate)); err == nil {
+			out = append(out, cert)
+		}
+	}
+	return out, nil
+}
+
+// connectRefused carries a CONNACK return code up to the MQTT layer.
+type connectRefused struct {
+	code   byte
+	reason string
+}
+
+func (e *connectRefused) Error() string { return "cloud: connect refused: " + e.reason }

@@ -1,0 +1,226 @@
+package cloud
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/outpost-iot/outpost/internal/iothub"
+)
+
+// Authentication types as IoT Hub names them.
+const (
+	AuthSAS        = "sas"
+	AuthSelfSigned = "selfSigned"
+	AuthCA         = "certificateAuthority"
+	AuthNone       = "none"
+)
+
+// SymmetricKey holds an identity's two SAS keys (base64).
+type SymmetricKey struct {
+	PrimaryKey   string `json:"primaryKey"`
+	SecondaryKey string `json:"secondaryKey"`
+}
+
+// X509Thumbprint holds the thumbprints of a self-signed X.509 identity.
+type X509Thumbprint struct {
+	PrimaryThumbprint   *string `json:"primaryThumbprint"`
+	SecondaryThumbprint *string `json:"secondaryThumbprint"`
+}
+
+// Authentication is the authentication mechanism of a device or module.
+type Authentication struct {
+	SymmetricKey   *SymmetricKey   `json:"symmetricKey"`
+	X509Thumbprint *X509Thumbprint `json:"x509Thumbprint"`
+	Type           string          `json:"type"`
+}
+
+// Capabilities of a device.
+type Capabilities struct {
+	IoTEdge bool `json:"iotEdge"`
+}
+
+// Device is a device identity with IoT Hub's JSON shape.
+type Device struct {
+	DeviceID                   string         `json:"deviceId"`
+	GenerationID               string         `json:"generationId"`
+	ETag                       string         `json:"etag"`
+	ConnectionState            string         `json:"connectionState"`
+	Status                     string         `json:"status"`
+	StatusReason               *string        `json:"statusReason"`
+	ConnectionStateUpdatedTime time.Time      `json:"connectionStateUpdatedTime"`
+	StatusUpdatedTime          time.Time      `json:"statusUpdatedTime"`
+	LastActivityTime           time.Time      `json:"lastActivityTime"`
+	CloudToDeviceMessageCount  int            `json:"cloudToDeviceMessageCount"`
+	Authentication             Authentication `json:"authentication"`
+	Capabilities               Capabilities   `json:"capabilities"`
+	DeviceScope                string         `json:"deviceScope,omitempty"`
+	ParentScopes               []string       `json:"parentScopes"`
+}
+
+// Module is a module identity with IoT Hub's JSON shape.
+type Module struct {
+	ModuleID                   string         `json:"moduleId"`
+	DeviceID                   string         `json:"deviceId"`
+	GenerationID               string         `json:"generationId"`
+	ETag                       string         `json:"etag"`
+	ManagedBy                  string         `json:"managedBy,omitempty"`
+	ConnectionState            string         `json:"connectionState"`
+	ConnectionStateUpdatedTime time.Time      `json:"connectionStateUpdatedTime"`
+	LastActivityTime           time.Time      `json:"lastActivityTime"`
+	CloudToDeviceMessageCount  int            `json:"cloudToDeviceMessageCount"`
+	Authentication             Authentication `json:"authentication"`
+}
+
+// identity is what authentication needs of a device or a module.
+type identity struct {
+	DeviceID, ModuleID string
+	GenerationID       string
+	Enabled            bool
+	Auth               Authentication
+	DeviceScope        string
+	ParentScopes       []string
+	Edge               bool
+}
+
+func (d *Device) identity() *identity {
+	return &identity{DeviceID: d.DeviceID, GenerationID: d.GenerationID, Enabled: d.Status == "enabled",
+		Auth: d.Authentication, DeviceScope: d.DeviceScope, ParentScopes: d.ParentScopes, Edge: d.Capabilities.IoTEdge}
+}
+
+func (m *Module) identity(device *Device) *identity {
+	return &identity{DeviceID: m.DeviceID, ModuleID: m.ModuleID, GenerationID: m.GenerationID,
+		Enabled: device.Status == "enabled", Auth: m.Authentication, DeviceScope: device.DeviceScope,
+		ParentScopes: device.ParentScopes, Edge: device.Capabilities.IoTEdge}
+}
+
+// keys returns the identity's SAS keys, primary first.
+func (id *identity) keys() []string {
+	if id.Auth.SymmetricKey == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range []string{id.Auth.SymmetricKey.PrimaryKey, id.Auth.SymmetricKey.SecondaryKey} {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// edgeScope is the device scope of an edge device (IOTEDGE-REFERENCE §3.5).
+func edgeScope(deviceID, generationID string) string {
+	return "ms-azure-iot-edge://" + deviceID + "-" + generationID
+}
+
+// validIDChars are the characters IoT Hub accepts in device and module ids besides ASCII letters and digits.
+const validIDChars = "-.+%_#*?!(),:=@$'"
+
+func validateID(kind, id string) error {
+	if id == "" || len(id) > 128 {
+		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "%s id must be 1 to 128 characters", kind)
+	}
+	for _, r := range id {
+		ok := r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(validIDChars, r))
+		if !ok {
+			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "%s id %q contains the invalid character %q", kind, id, r)
+		}
+	}
+	return nil
+}
+
+// normalizeAuth validates an identity's authentication and generates missing SAS keys.
+func normalizeAuth(a *Authentication) error {
+	if a.Type == "" {
+		a.Type = AuthSAS
+	}
+	switch a.Type {
+	case AuthSAS:
+		a.X509Thumbprint = nil
+		if a.SymmetricKey == nil {
+			a.SymmetricKey = &SymmetricKey{}
+		}
+		for _, k := range []*string{&a.SymmetricKey.PrimaryKey, &a.SymmetricKey.SecondaryKey} {
+			if *k == "" {
+				*k = newKey()
+				continue
+			}
+			raw, err := base64.StdEncoding.DecodeString(*k)
+			if err != nil || len(raw) < 16 || len(raw) > 64 {
+				return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "symmetric keys must be base64 of 16 to 64 bytes")
+			}
+		}
+	case AuthSelfSigned:
+		a.SymmetricKey = nil
+		if a.X509Thumbprint == nil || a.X509Thumbprint.PrimaryThumbprint == nil || *a.X509Thumbprint.PrimaryThumbprint == "" {
+			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "a self-signed X.509 identity needs a primary thumbprint")
+		}
+		for _, t := range []*string{a.X509Thumbprint.PrimaryThumbprint, a.X509Thumbprint.SecondaryThumbprint} {
+			if t != nil && *t != "" && !validThumbprint(*t) {
+				return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "thumbprint %q is not 40 or 64 hex digits", *t)
+			}
+		}
+	case AuthCA, AuthNone:
+		a.SymmetricKey, a.X509Thumbprint = nil, nil
+	default:
+		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "unknown authentication type %q", a.Type)
+	}
+	if a.X509Thumbprint == nil {
+		a.X509Thumbprint = &X509Thumbprint{}
+	}
+	return nil
+}
+
+func validThumbprint(t string) bool {
+	t = strings.ReplaceAll(t, ":", "")
+	if len(t) != 40 && len(t) != 64 {
+		return false
+	}
+	for _, r := range t {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}
+
+func newKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails since Go 1.24
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// newGenerationID returns an id in IoT Hub's style: a large decimal number.
+func newGenerationID(now time.Time) string {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	return strconv.FormatInt(now.UnixNano()/100+int64(b[0])<<8|int64(b[1]), 10)
+}
+
+// newETag returns an opaque entity tag.
+func newETag() string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// etagMatches implements If-Match: empty or "*" matches anything; quotes are ignored.
+func etagMatches(ifMatch, etag string) bool {
+	ifMatch = strings.TrimSpace(ifMatch)
+	if ifMatch == "" || ifMatch == "*" {
+		return true
+	}
+	return strings.Trim(ifMatch, `"`) == strings.Trim(etag, `"`)
+}
+
+func decodeJSON(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("cloud: decode stored document: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,383 @@
+package cloud
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/outpost-iot/outpost/internal/cloud/store"
+	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/message"
+	"github.com/outpost-iot/outpost/internal/mqtt/broker"
+)
+
+// clientID is the MQTT client id of an identity: {device} or {device}/{module}.
+func clientID(k store.Key) string {
+	if k.ModuleID == "" {
+		return k.DeviceID
+	}
+	return k.DeviceID + "/" + k.ModuleID
+}
+
+// Connect implements broker.Authenticator with IoT Hub's rules (IOTEDGE-REFERENCE §1.3, §1.4).
+func (c *Cloud) Connect(ctx context.Context, req *broker.ConnectRequest) (broker.Handler, error) {
+	u, err := iothub.ParseUsername(req.Username)
+	if err != nil {
+		c.metrics.authFailures.WithLabelValues("bad_username").Inc()
+		return nil, &broker.ConnectError{Code: broker.CodeBadCredentials, Reason: "malformed username"}
+	}
+	k := store.Key{DeviceID: u.DeviceID, ModuleID: u.ModuleID}
+	if req.ClientID != clientID(k) {
+		c.metrics.authFailures.WithLabelValues("client_id_mismatch").Inc()
+		return nil, &broker.ConnectError{Code: broker.CodeIdentifierRejected, Reason: "client id does not match the username"}
+	}
+	if !c.auth.isHubHost(u.HostName) {
+		c.metrics.authFailures.WithLabelValues("wrong_host").Inc()
+		return nil, &broker.ConnectError{Code: broker.CodeNotAuthorized, Reason: "username names another hub"}
+	}
+	id, err := c.reg.lookup(ctx, k)
+	if err != nil {
+		c.metrics.authFailures.WithLabelValues("unknown_identity").Inc()
+		return nil, &broker.ConnectError{Code: broker.CodeNotAuthorized, Reason: "unknown identity"}
+	}
+	method, expiry, err := c.authenticateConnect(ctx, req, id)
+	if err != nil {
+		var refused *connectRefused
+		if errors.As(err, &refused) {
+			return nil, &broker.ConnectError{Code: refused.code, Reason: refused.reason}
+		}
+		return nil, &broker.ConnectError{Code: broker.CodeServerUnavailable, Reason: "authentication unavailable"}
+	}
+	return &session{c: c, key: k, generationID: id.GenerationID, authMethod: method, expiry: expiry}, nil
+}
+
+func (c *Cloud) authenticateConnect(ctx context.Context, req *broker.ConnectRequest, id *identity) (string, time.Time, error) {
+	if req.HasPassword {
+		return c.auth.authenticateSAS(ctx, string(req.Password), id)
+	}
+	if req.TLS == nil {
+		return "", time.Time{}, c.auth.fail("no_credentials", &connectRefused{code: broker.CodeBadCredentials, reason: "no password and no client certificate"})
+	}
+	chain := req.TLS.PeerCertificates
+	method, err := c.auth.authenticateX509(ctx, chain, id)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return method, chain[0].NotAfter, nil
+}
+
+// session is one authenticated device or module connection.
+type session struct {
+	c            *Cloud
+	key          store.Key
+	generationID string
+	authMethod   string
+	expiry       time.Time
+
+	mu       sync.Mutex // guards the following
+	conn     *broker.Conn
+	pumping  bool
+	expiryTm *time.Timer
+}
+
+var _ broker.Handler = (*session)(nil)
+
+// Subscribe admits only the identity's own IoT Hub topics (RELIABILITY E4, F3).
+func (s *session) Subscribe(filter string, qos byte) byte {
+	kind, dev, mod := iothub.ParseSubscription(filter)
+	granted := min(qos, 1)
+	switch kind {
+	case iothub.SubC2D:
+		if s.key.ModuleID != "" || dev != s.key.DeviceID {
+			return s.refuse(filter)
+		}
+		s.startC2D()
+		return granted
+	case iothub.SubModuleInputs:
+		if dev != s.key.DeviceID || mod != s.key.ModuleID || mod == "" {
+			return s.refuse(filter)
+		}
+		return granted
+	case iothub.SubTwinResponses, iothub.SubDesired, iothub.SubMethods:
+		return granted
+	}
+	return s.refuse(filter)
+}
+
+func (s *session) refuse(filter string) byte {
+	s.c.metrics.refusedSubscriptions.Inc()
+	s.c.log.Debug("subscription refused", "client", clientID(s.key), "filter", filter)
+	return 0x80
+}
+
+// Unsubscribe needs no work: the broker forgets the filter.
+func (s *session) Unsubscribe(string) {}
+
+// Publish handles telemetry, twin requests and method responses from the client.
+func (s *session) Publish(ctx context.Context, p *broker.Publish) error {
+	t, err := iothub.ParsePublishTopic(p.Topic)
+	if err != nil {
+		s.c.metrics.protocolErrors.WithLabelValues("bad_topic").Inc()
+		return fmt.Errorf("cloud: %s published on an invalid topic: %w", clientID(s.key), err)
+	}
+	s.c.touch(s.key)
+	switch t.Kind {
+	case iothub.TopicTelemetry:
+		return s.telemetry(ctx, t, p)
+	case iothub.TopicTwinGet:
+		s.twinGet(ctx, t.RequestID)
+	case iothub.TopicTwinPatchReported:
+		s.twinPatch(ctx, t.RequestID, p.Payload)
+	case iothub.TopicMethodResponse:
+		s.c.methodResponse(clientID(s.key), t.Status, t.RequestID, p.Payload)
+	default:
+		return fmt.Errorf("cloud: %s published on unsupported topic %q", clientID(s.key), p.Topic)
+	}
+	return nil
+}
+
+func (s *session) telemetry(ctx context.Context, t iothub.PublishTopic, p *broker.Publish) error {
+	if t.DeviceID != s.key.DeviceID || t.ModuleID != s.key.ModuleID {
+		s.c.metrics.protocolErrors.WithLabelValues("foreign_topic").Inc()
+		return fmt.Errorf("cloud: %s published as %s/%s", clientID(s.key), t.DeviceID, t.ModuleID)
+	}
+	sys, app, err := iothub.ParsePropertyBag(t.Bag)
+	if err != nil {
+		s.c.metrics.protocolErrors.WithLabelValues("bad_properties").Inc()
+		return fmt.Errorf("cloud: %s sent a malformed property bag: %w", clientID(s.key), err)
+	}
+	if p.Retain {
+		app["mqtt-retain"] = "true"
+	}
+	return s.c.ingest(ctx, s.stamp(&message.Message{Body: p.Payload, System: sys, Properties: app}))
+}
+
+// stamp adds IoT Hub's non-spoofable properties (IOTEDGE-REFERENCE §1.6).
+func (s *session) stamp(m *message.Message) *message.Message {
+	if m.System == nil {
+		m.System = map[string]string{}
+	}
+	if m.Properties == nil {
+		m.Properties = map[string]string{}
+	}
+	m.System[message.ConnectionDeviceID] = s.key.DeviceID
+	if s.key.ModuleID != "" {
+		m.System[message.ConnectionModuleID] = s.key.ModuleID
+	} else {
+		delete(m.System, message.ConnectionModuleID)
+	}
+	scope := "device"
+	if s.key.ModuleID != "" {
+		scope = "module"
+	}
+	authType := map[string]string{"sas": "sas", "selfSigned": "x509Certificate", "certificateAuthority": "x509CA"}[s.authMethod]
+	m.System["iothub-connection-auth-method"] = fmt.Sprintf(`{"scope":%q,"type":%q,"issuer":"iothub","acceptingIpFilterRule":null}`, scope, authType)
+	m.System["iothub-connection-auth-generation-id"] = s.generationID
+	m.System["iothub-message-source"] = "Telemetry"
+	return m
+}
+
+// ingest appends a stamped D2C message to the event store; it returns after the commit, so
+// that the PUBACK follows durability.
+func (c *Cloud) ingest(ctx context.Context, m *message.Message) error {
+	if m.Size() > message.MaxSize {
+		c.metrics.protocolErrors.WithLabelValues("message_too_large").Inc()
+		return fmt.Errorf("cloud: message of %d bytes exceeds %d", m.Size(), message.MaxSize)
+	}
+	now := c.now().UTC()
+	m.System["iothub-enqueuedtime"] = now.Format(time.RFC3339Nano)
+	if _, err := c.events.Append(ctx, m.System[message.ConnectionDeviceID], m.System[message.ConnectionModuleID], m, now); err != nil {
+		c.log.Error("telemetry not stored", "err", err)
+		return fmt.Errorf("cloud: store telemetry: %w", err)
+	}
+	c.metrics.messagesIn.Inc()
+	return nil
+}
+
+func (s *session) respond(status int, rid string, version int64, body []byte) {
+	conn := s.currentConn()
+	if conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.c.cfg.operationTimeout())
+	defer cancel()
+	_ = conn.Publish(ctx, iothub.TwinResponseTopic(status, rid, version), body, 0)
+}
+
+func (s *session) twinGet(ctx context.Context, rid string) {
+	t, err := s.c.loadTwin(ctx, s.key)
+	if err != nil {
+		s.respond(twinStatus(err), rid, 0, twinErrorBody(err))
+		return
+	}
+	s.c.metrics.twinOps.WithLabelValues("device_get").Inc()
+	s.respond(http.StatusOK, rid, 0, t.PropertiesJSON())
+}
+
+func (s *session) twinPatch(ctx context.Context, rid string, body []byte) {
+	v, err := s.c.patchReported(ctx, s.key, body)
+	if err != nil {
+		s.respond(twinStatus(err), rid, 0, twinErrorBody(err))
+		return
+	}
+	s.respond(http.StatusNoContent, rid, v, nil)
+}
+
+func twinStatus(err error) int {
+	var he *iothub.Error
+	if errors.As(err, &he) {
+		return he.Status
+	}
+	return http.StatusInternalServerError
+}
+
+// twinErrorBody is what IoT Hub returns on a failed twin operation; the Node SDK fails a
+// request only when the body has errorCode (IOTEDGE-REFERENCE §1.7).
+func twinErrorBody(err error) []byte {
+	status := twinStatus(err)
+	b, _ := json.Marshal(map[string]any{"errorCode": status*1000 + 1, "message": err.Error()})
+	return b
+}
+
+// Online records the connection and resumes C2D delivery for restored subscriptions.
+func (s *session) Online(conn *broker.Conn, sessionPresent bool) {
+	s.mu.Lock()
+	s.conn = conn
+	if !s.expiry.IsZero() {
+		d := s.expiry.Add(iothub.SASClockSkew).Sub(s.c.now())
+		s.expiryTm = time.AfterFunc(max(d, 0), func() { conn.Close(errors.New("cloud: credentials expired")) })
+	}
+	s.mu.Unlock()
+	s.c.online(s.key)
+	if _, ok := conn.Subscribed(iothub.C2DTopic(s.key.DeviceID, message.New(nil))); ok && s.key.ModuleID == "" {
+		s.startC2D()
+	}
+}
+
+// Offline records the disconnection and publishes the will as IoT Hub does.
+func (s *session) Offline(conn *broker.Conn, err error, will *broker.Will) {
+	s.mu.Lock()
+	if s.expiryTm != nil {
+		s.expiryTm.Stop()
+	}
+	s.mu.Unlock()
+	s.c.offline(s.key, conn)
+	if will == nil {
+		return
+	}
+	t, perr := iothub.ParsePublishTopic(will.Topic)
+	if perr != nil || t.Kind != iothub.TopicTelemetry || t.DeviceID != s.key.DeviceID || t.ModuleID != s.key.ModuleID {
+		return
+	}
+	sys, app, perr := iothub.ParsePropertyBag(t.Bag)
+	if perr != nil {
+		return
+	}
+	app["iothub-MessageType"] = "Will"
+	ctx, cancel := context.WithTimeout(context.Background(), s.c.cfg.operationTimeout())
+	defer cancel()
+	if err := s.c.ingest(ctx, s.stamp(&message.Message{Body: will.Payload, System: sys, Properties: app})); err != nil {
+		s.c.log.Warn("will message not stored", "client", clientID(s.key), "err", err)
+	}
+}
+
+func (s *session) currentConn() *broker.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}
+
+func (s *session) startC2D() {
+	s.mu.Lock()
+	conn, start := s.conn, !s.pumping && s.conn != nil
+	s.pumping = s.pumping || start
+	s.mu.Unlock()
+	if start {
+		s.c.wg.Add(1)
+		go func() {
+			defer s.c.wg.Done()
+			s.c.pumpC2D(conn, s.key.DeviceID)
+		}()
+	}
+}
+
+// connState is the live view of a connected identity.
+type connState struct {
+	since        time.Time
+	lastActivity time.Time
+}
+
+func (c *Cloud) online(k store.Key) {
+	now := c.now().UTC()
+	c.connMu.Lock()
+	c.conns[k] = &connState{since: now, lastActivity: now}
+	n := len(c.conns)
+	c.connMu.Unlock()
+	c.metrics.connected.Set(float64(n))
+}
+
+func (c *Cloud) offline(k store.Key, conn *broker.Conn) {
+	c.connMu.Lock()
+	if cur := c.broker.Lookup(clientID(k)); cur == nil || cur == conn {
+		delete(c.conns, k)
+	}
+	n := len(c.conns)
+	c.connMu.Unlock()
+	c.metrics.connected.Set(float64(n))
+}
+
+func (c *Cloud) touch(k store.Key) {
+	now := c.now().UTC()
+	c.connMu.Lock()
+	if st, ok := c.conns[k]; ok {
+		st.lastActivity = now
+	}
+	c.connMu.Unlock()
+}
+
+// overlayDevice fills a device's live fields: connection state, activity and queue depth.
+func (c *Cloud) overlayDevice(d *Device) {
+	c.connMu.Lock()
+	st, ok := c.conns[store.Key{DeviceID: d.DeviceID}]
+	if ok {
+		d.ConnectionState, d.ConnectionStateUpdatedTime, d.LastActivityTime = "Connected", st.since, st.lastActivity
+	} else {
+		d.ConnectionState = "Disconnected"
+	}
+	c.connMu.Unlock()
+	if n, err := c.st.CountC2D(context.Background(), d.DeviceID, c.now()); err == nil {
+		d.CloudToDeviceMessageCount = n
+	}
+}
+
+func (c *Cloud) overlayModule(m *Module) {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if st, ok := c.conns[store.Key{DeviceID: m.DeviceID, ModuleID: m.ModuleID}]; ok {
+		m.ConnectionState, m.ConnectionStateUpdatedTime, m.LastActivityTime = "Connected", st.since, st.lastActivity
+		return
+	}
+	m.ConnectionState = "Disconnected"
+}
+
+// identityChanged disconnects live connections of a changed identity so that they
+// re-authenticate with its new status and keys (RELIABILITY G8).
+func (c *Cloud) identityChanged(k store.Key) {
+	var victims []string
+	c.connMu.Lock()
+	for ck := range c.conns {
+		if ck.DeviceID == k.DeviceID && (k.ModuleID == "" || ck.ModuleID == k.ModuleID) {
+			victims = append(victims, clientID(ck))
+		}
+	}
+	c.connMu.Unlock()
+	for _, id := range victims {
+		if conn := c.broker.Lookup(id); conn != nil {
+			conn.Close(errors.New("cloud: identity changed"))
+		}
+	}
+}
