@@ -148,12 +148,13 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// Lookup returns the connection of clientID once its CONNACK has been sent, or nil.
+// Lookup returns the connection of clientID once its CONNACK has been sent and
+// until it is closed, or nil.
 func (s *Server) Lookup(clientID string) *Conn {
 	s.mu.Lock()
 	c := s.clients[clientID]
 	s.mu.Unlock()
-	if c == nil || !c.ready.Load() {
+	if c == nil || !c.ready.Load() || c.ctx.Err() != nil {
 		return nil
 	}
 	return c
