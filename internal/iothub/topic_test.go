@@ -83,3 +83,34 @@ func TestTelemetryTopicRoundTrip(t *testing.T) {
 		t.Fatalf("bag %q: %v %v %v", p.Bag, sys, app, err)
 	}
 }
+
+// TestIdentityFromTopics_F3: the identity named in a publish topic or a
+// subscription filter is returned verbatim so the caller can compare it with
+// the authenticated identity (device A publishing or subscribing as B).
+func TestIdentityFromTopics_F3(t *testing.T) {
+	p, err := ParsePublishTopic("devices/B/messages/events/")
+	if err != nil || p.DeviceID != "B" || p.ModuleID != "" {
+		t.Fatalf("publish: %+v %v", p, err)
+	}
+	p, err = ParsePublishTopic("devices/A/modules/m2/messages/events/")
+	if err != nil || p.DeviceID != "A" || p.ModuleID != "m2" {
+		t.Fatalf("publish module: %+v %v", p, err)
+	}
+	cases := []struct {
+		filter   string
+		kind     SubscriptionKind
+		dev, mod string
+	}{
+		{"devices/B/messages/devicebound/#", SubC2D, "B", ""},
+		{"devices/+/messages/devicebound/#", SubC2D, "+", ""},
+		{"devices/#/messages/devicebound/#", SubC2D, "#", ""},
+		{"devices/B/modules/m/#", SubModuleInputs, "B", "m"},
+		{"devices/A/modules/+/inputs/#", SubModuleInputs, "A", "+"},
+	}
+	for _, c := range cases {
+		k, d, m := ParseSubscription(c.filter)
+		if k != c.kind || d != c.dev || m != c.mod {
+			t.Errorf("ParseSubscription(%q) = %v %q %q", c.filter, k, d, m)
+		}
+	}
+}
