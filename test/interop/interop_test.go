@@ -125,8 +125,18 @@ func requirePorts(t *testing.T) {
 	}
 }
 
+// buildOutpost builds ./cmd/outpost into a temp dir. OUTPOST_INTEROP_BIN names a
+// prebuilt binary to use instead (e.g. a release build or a debugging stand-in).
 func buildOutpost(ctx context.Context, t *testing.T, root string) string {
 	t.Helper()
+	if bin := os.Getenv("OUTPOST_INTEROP_BIN"); bin != "" {
+		abs, err := filepath.Abs(bin)
+		if err != nil {
+			t.Fatalf("interop: OUTPOST_INTEROP_BIN: %v", err)
+		}
+		t.Logf("interop: using OUTPOST_INTEROP_BIN=%s instead of building ./cmd/outpost", abs)
+		return abs
+	}
 	goTool := lookTool(t, "go", "the Go toolchain is required to build outpost")
 	bin := filepath.Join(t.TempDir(), "outpost")
 	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, "./cmd/outpost")
