@@ -26,4 +26,18 @@
 // WriteHTTPError therefore always writes a non-empty text without ";" after
 // the code, so the code survives the split. Cloud-to-device sends from the
 // Node service Client go over AMQP, not HTTP, and are mapped elsewhere.
+//
+// # Property bags and the Node device SDK
+//
+// The Node device SDK dispatches a C2D delivery only on
+// ^devices/.*/messages/devicebound/.*$ and an input only on
+// ^devices/.*/modules/.*/inputs/.*/.*$, then takes the bag from "/"-split
+// segment 4 (C2D) or 6 (inputs), splits it on "&" and "=" and
+// decodeURIComponent()s keys and values; only $.mid, $.to, $.exp, $.cid,
+// $.uid, $.ct and $.ce become message fields, every other key (iothub-ack,
+// $.cdid, ...) an application property. So builders always write the "/"
+// after devicebound and the input name, and EncodePropertyBag escapes every
+// byte outside A-Z a-z 0-9 -_.~ (no raw "/", "=", "&" or "%" can reach the
+// client). Node publishes telemetry keys through querystring.stringify, so
+// "$.mid" arrives as "%24.mid"; ParsePropertyBag decodes keys before mapping.
 package iothub

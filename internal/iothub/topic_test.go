@@ -114,3 +114,17 @@ func TestIdentityFromTopics_F3(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboundTopicGolden: each input is a property bag; the expected part
+// lists the server->client topics built for the parsed message.
+func TestOutboundTopicGolden(t *testing.T) {
+	runGolden(t, "outboundtopic.golden", func(in string) string {
+		sys, app, err := ParsePropertyBag(in)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		m := &message.Message{System: sys, Properties: app}
+		return "c2d: " + C2DTopic("dev1", m) + "\ninput: " + InputTopic("edge1", "filter", "input1", m) +
+			"\ntelemetry: " + TelemetryTopic("edge1", "filter", m)
+	})
+}
