@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -43,6 +44,31 @@ func ValidateTwinTags(tags []byte) error {
 		return twinErr("tags are %d bytes, limit %d", len(tags), MaxTwinTagsSize)
 	}
 	return validateTwinJSON(tags, false)
+}
+
+// ValidateTwinObject checks a decoded desired or reported patch (or section)
+// with the rules of ValidateTwinPatch. Numbers may be json.Number, Go
+// integers or float64; a float64 is not range-checked, since after decoding
+// it cannot be told apart from a JSON float (validate the raw bytes with
+// ValidateTwinPatch for that).
+func ValidateTwinObject(obj map[string]any, reported bool) error {
+	return validateObject(obj, MaxTwinPatchSize, reported)
+}
+
+// ValidateTwinTagsObject is ValidateTwinObject for tags (8 KB, nulls allowed).
+func ValidateTwinTagsObject(obj map[string]any) error {
+	return validateObject(obj, MaxTwinTagsSize, false)
+}
+
+func validateObject(obj map[string]any, limit int, noNulls bool) error {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return twinErr("not encodable as JSON: %v", err)
+	}
+	if len(raw) > limit {
+		return twinErr("patch is %d bytes, limit %d", len(raw), limit)
+	}
+	return checkObject(obj, 0, noNulls)
 }
 
 func validateTwinJSON(doc []byte, noNullsInArrays bool) error {
@@ -99,6 +125,21 @@ func checkValue(name string, val any, depth int, noNulls bool) error {
 		}
 	case json.Number:
 		return checkNumber(name, x)
+	case int:
+		return checkInt(name, int64(x))
+	case int64:
+		return checkInt(name, x)
+	case int32, int16, int8, uint8, uint16, uint32:
+		return nil
+	case uint, uint64:
+		return checkNumber(name, json.Number(fmt.Sprint(x)))
+	}
+	return nil
+}
+
+func checkInt(name string, n int64) error {
+	if n > MaxTwinInteger || n < -MaxTwinInteger {
+		return twinErr("integer %d of %q is beyond ±2^52", n, truncate(name))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package iothub
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -72,5 +73,36 @@ func TestValidateTwinTags(t *testing.T) {
 	}
 	if err := ValidateTwinTags([]byte(`{"a":"` + strings.Repeat("x", 8*1024) + `"}`)); err == nil {
 		t.Fatal("tags over 8 KB accepted")
+	}
+}
+
+func TestValidateTwinObject(t *testing.T) {
+	cases := []struct {
+		name     string
+		obj      map[string]any
+		reported bool
+		wantErr  bool
+	}{
+		{"float64 integral not range-checked", map[string]any{"a": 1e20}, true, false},
+		{"json.Number beyond", map[string]any{"a": json.Number("4503599627370497")}, true, true},
+		{"int64 beyond", map[string]any{"a": int64(1) << 53}, false, true},
+		{"int ok", map[string]any{"a": 1 << 52}, false, false},
+		{"uint64 beyond", map[string]any{"a": uint64(1) << 60}, false, true},
+		{"small ints", map[string]any{"a": int8(1), "b": uint32(7)}, false, false},
+		{"bad name nested", map[string]any{"a": map[string]any{"b c": 1}}, false, true},
+		{"null in array reported", map[string]any{"a": []any{nil}}, true, true},
+		{"null in array desired", map[string]any{"a": []any{nil}}, false, false},
+		{"too big", map[string]any{"a": strings.Repeat("x", 4000), "b": strings.Repeat("x", 4000), "c": strings.Repeat("x", 4000),
+			"d": strings.Repeat("x", 4000), "e": strings.Repeat("x", 4000), "f": strings.Repeat("x", 4000),
+			"g": strings.Repeat("x", 4000), "h": strings.Repeat("x", 4000), "i": strings.Repeat("x", 4000)}, false, true},
+		{"unencodable", map[string]any{"a": func() {}}, false, true},
+	}
+	for _, c := range cases {
+		if err := ValidateTwinObject(c.obj, c.reported); (err != nil) != c.wantErr {
+			t.Errorf("%s: err = %v", c.name, err)
+		}
+	}
+	if err := ValidateTwinTagsObject(map[string]any{"a": strings.Repeat("x", 4000), "b": strings.Repeat("x", 4000), "c": strings.Repeat("x", 400)}); err == nil {
+		t.Error("tags over 8 KB accepted")
 	}
 }

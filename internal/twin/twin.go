@@ -126,11 +126,7 @@ func (t *Twin) ReplaceTags(tags map[string]any) error {
 // patchSection validates patch and returns the merged copy of section.
 func patchSection(section, patch map[string]any, reported bool) (map[string]any, bool, error) {
 	patch = stripMeta(patch)
-	raw, err := json.Marshal(patch)
-	if err != nil {
-		return nil, false, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "patch is not JSON: %v", err)
-	}
-	if err := iothub.ValidateTwinPatch(raw, reported); err != nil {
+	if err := iothub.ValidateTwinObject(patch, reported); err != nil {
 		return nil, false, err
 	}
 	merged := MergePatch(copyMap(section), patch)
@@ -141,11 +137,7 @@ func patchSection(section, patch map[string]any, reported bool) (map[string]any,
 }
 
 func tagsSection(tags, patch map[string]any) (map[string]any, error) {
-	raw, err := json.Marshal(patch)
-	if err != nil {
-		return nil, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "tags are not JSON: %v", err)
-	}
-	if err := iothub.ValidateTwinTags(raw); err != nil {
+	if err := iothub.ValidateTwinTagsObject(patch); err != nil {
 		return nil, err
 	}
 	merged := MergePatch(copyMap(tags), patch)

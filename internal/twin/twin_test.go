@@ -217,3 +217,15 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestPatchFloat64Values: callers that decode with json.Unmarshal (float64)
+// must not have integral floats refused after the raw body was validated.
+func TestPatchFloat64Values(t *testing.T) {
+	tw := New()
+	var patch map[string]any
+	must(t, json.Unmarshal([]byte(`{"big":1e20,"i":42}`), &patch))
+	must(t, tw.PatchReported(patch, t0))
+	if got := string(tw.PropertiesJSON()); got != `{"desired":{"$version":1},"reported":{"$version":2,"big":100000000000000000000,"i":42}}` {
+		t.Fatalf("PropertiesJSON = %s", got)
+	}
+}
