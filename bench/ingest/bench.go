@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/outpost-iot/outpost/bench/mqttload"
 )
@@ -135,7 +136,12 @@ func (b *bench) startSystem(ctx context.Context, name string) (system, error) {
 		}
 	}
 	b.logf("starting outpost cloud and creating %d devices", b.opts.devices)
-	return startOutpost(ctx, bin, dir, b.opts.devices, b.opts.setupConc)
+	start := time.Now()
+	sys, err := startOutpost(ctx, bin, dir, b.opts.devices, b.opts.setupConc)
+	if err == nil {
+		b.logf("outpost ready with %d devices in %s", b.opts.devices, time.Since(start).Round(time.Millisecond))
+	}
+	return sys, err
 }
 
 // measure runs every round of every mode against every target. Targets are interleaved and
