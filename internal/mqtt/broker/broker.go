@@ -121,6 +121,9 @@ type Metrics interface {
 	OversizePacket()
 	// DroppedQoS0 counts an outbound QoS 0 publish dropped because the queue was full.
 	DroppedQoS0()
+	// ConnectionRejected counts a network connection closed at once because of a limit:
+	// reason is "max_connections" or "max_pending_connects".
+	ConnectionRejected(reason string)
 }
 
 // Config configures a Server. Zero values take the documented defaults.
@@ -133,19 +136,23 @@ type Config struct {
 	MaxInflight      int           // outbound QoS 1 window per connection, default 16 (max 1024)
 	MaxSubscriptions int           // per session, default 50
 	MaxConnections   int           // 0 = unlimited; over the limit new connections are closed at once
-	OutboundQueue    int           // queued QoS 0 packets before drop, default 256
-	Metrics          Metrics       // optional counters (may be nil)
-	WriteTimeout     time.Duration // a blocked write closes the connection after this; default 30 s
+	// MaxPendingConnects caps connections that have not yet completed CONNECT/CONNACK
+	// (slow-loris defence, D1); over the cap new connections are closed at once. Default 2048.
+	MaxPendingConnects int
+	OutboundQueue      int           // queued QoS 0 packets before drop, default 256
+	Metrics            Metrics       // optional counters (may be nil)
+	WriteTimeout       time.Duration // a blocked write closes the connection after this; default 30 s
 }
 
 // Defaults applied by New.
 const (
-	DefaultMaxPacketSize    = 256<<10 + 4<<10
-	DefaultConnectTimeout   = 10 * time.Second
-	DefaultMaxInflight      = 16
-	DefaultMaxSubscriptions = 50
-	DefaultOutboundQueue    = 256
-	DefaultWriteTimeout     = 30 * time.Second
+	DefaultMaxPacketSize      = 256<<10 + 4<<10
+	DefaultConnectTimeout     = 10 * time.Second
+	DefaultMaxInflight        = 16
+	DefaultMaxSubscriptions   = 50
+	DefaultOutboundQueue      = 256
+	DefaultWriteTimeout       = 30 * time.Second
+	DefaultMaxPendingConnects = 2048
 )
 
 // maxQueuedBytes caps the bytes of queued outbound QoS 0 packets per connection (D5).
@@ -172,6 +179,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxSubscriptions, DefaultMaxSubscriptions)
 	setDefault(&c.OutboundQueue, DefaultOutboundQueue)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.MaxPendingConnects, DefaultMaxPendingConnects)
 	if c.Sessions == nil {
 		c.Sessions = NewMemorySessionStore()
 	}
@@ -192,9 +200,10 @@ func setDefault[T int | time.Duration](v *T, d T) {
 
 type nopMetrics struct{}
 
-func (nopMetrics) ConnectionOpened(string) {}
-func (nopMetrics) ConnectionClosed(string) {}
-func (nopMetrics) ConnectRefused(byte)     {}
-func (nopMetrics) ProtocolError(string)    {}
-func (nopMetrics) OversizePacket()         {}
-func (nopMetrics) DroppedQoS0()            {}
+func (nopMetrics) ConnectionOpened(string)   {}
+func (nopMetrics) ConnectionClosed(string)   {}
+func (nopMetrics) ConnectRefused(byte)       {}
+func (nopMetrics) ProtocolError(string)      {}
+func (nopMetrics) OversizePacket()           {}
+func (nopMetrics) DroppedQoS0()              {}
+func (nopMetrics) ConnectionRejected(string) {}

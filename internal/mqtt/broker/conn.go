@@ -108,6 +108,7 @@ var errDisconnect = errors.New("broker: client sent DISCONNECT")
 // serve is the read goroutine's body; see the package documentation.
 func (c *Conn) serve() {
 	err := c.handshake()
+	c.srv.handshakeDone()
 	online := err == nil
 	if online {
 		c.handler.Online(c, c.sessionPresent)

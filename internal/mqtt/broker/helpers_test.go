@@ -117,6 +117,11 @@ func (m *counters) ConnectionOpened(string) { m.opened.Add(1) }
 func (m *counters) ConnectionClosed(string) { m.closed.Add(1) }
 func (m *counters) OversizePacket()         { m.oversize.Add(1) }
 func (m *counters) DroppedQoS0()            { m.dropped.Add(1) }
+func (m *counters) ConnectionRejected(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reasons["rejected_"+reason]++
+}
 func (m *counters) ConnectRefused(code byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

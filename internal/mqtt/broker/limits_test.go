@@ -228,8 +228,31 @@ func TestD5_SlowConsumerDropsQoS0(t *testing.T) {
 	}
 }
 
-func TestMaxConnections(t *testing.T) {
+func TestD4_MaxConnections(t *testing.T) {
 	ts := startServer(t, Config{MaxConnections: 1})
 	mustConnect(t, ts, "one")
 	dial(t, ts.addr).expectClosed(5 * time.Second)
+	if ts.metrics.reason("rejected_max_connections") != 1 {
+		t.Fatal("rejection not counted")
+	}
+}
+
+// TestD1_MaxPendingConnects: silent connections beyond the cap are closed at
+// once; an authenticated client is not counted, and the cap frees up as
+// pending connections complete.
+func TestD1_MaxPendingConnects(t *testing.T) {
+	ts := startServer(t, Config{MaxPendingConnects: 2})
+	mustConnect(t, ts, "authenticated")
+	a, b := dial(t, ts.addr), dial(t, ts.addr)
+	waitFor(t, 5*time.Second, "two pending", func() bool { return ts.Connections() == 3 })
+	dial(t, ts.addr).expectClosed(5 * time.Second)
+	if ts.metrics.reason("rejected_max_pending_connects") != 1 {
+		t.Fatal("rejection not counted")
+	}
+	a.send(connectPacket("a", true, 0))
+	if ack := a.read().(*packet.Connack); ack.ReturnCode != 0 {
+		t.Fatalf("CONNACK %d", ack.ReturnCode)
+	}
+	_ = b // b keeps its pending slot until the test ends
+	mustConnect(t, ts, "next")
 }

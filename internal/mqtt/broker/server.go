@@ -21,6 +21,7 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{} // every live connection, including before CONNECT
+	pending   int                // connections in the handshake (before CONNACK or failure)
 	clients   map[string]*Conn   // by client id, from CONNECT accepted to Offline done
 	wg        sync.WaitGroup     // Serve loops and ServeConn calls; Add only under mu while !closed
 }
@@ -95,12 +96,29 @@ func (s *Server) addConn(c *Conn) bool {
 		return false
 	}
 	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
-		s.limited.logAttrs(slog.LevelWarn, "connection limit reached", "max", s.cfg.MaxConnections)
+		s.reject("max_connections", s.cfg.MaxConnections)
 		return false
 	}
+	if s.pending >= s.cfg.MaxPendingConnects {
+		s.reject("max_pending_connects", s.cfg.MaxPendingConnects)
+		return false
+	}
+	s.pending++
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	return true
+}
+
+func (s *Server) reject(reason string, limit int) {
+	s.cfg.Metrics.ConnectionRejected(reason)
+	s.limited.logAttrs(slog.LevelWarn, "mqtt connection rejected", "reason", reason, "limit", limit)
+}
+
+// handshakeDone ends the pending (pre-CONNACK) state of a connection.
+func (s *Server) handshakeDone() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending--
 }
 
 func (s *Server) removeConn(c *Conn) {
