@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -145,7 +146,7 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 		st.Close()
 		return nil, err
 	}
-	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger.With("component", "mqtt")})
+	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger})
 	return c, nil
 }
 
@@ -281,7 +282,7 @@ func (c *Cloud) tlsConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := pki.LoadOrCreateServerCert(filepath.Join(c.cfg.DataDir, "pki"), ca, c.cfg.Hostnames, c.now())
+	cert, err := pki.LoadOrCreateServerCert(filepath.Join(c.cfg.DataDir, "pki"), ca, certHosts(c.cfg.Hostnames), c.now())
 	if err != nil {
 		return nil, err
 	}
@@ -359,3 +360,15 @@ func ServiceConnectionString(dataDir, policy string) (string, error) {
 }
 
 const hostnameKey = "hostname"
+
+// certHosts are the names the generated server certificate covers: the configured hostnames plus
+// the loopback names, so that local tools can dial 127.0.0.1 and still verify the server.
+func certHosts(hostnames []string) []string {
+	out := append([]string{}, hostnames...)
+	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
