@@ -126,11 +126,12 @@ for (const { name, Transport, csVar } of transports) {
       assert.equal(msg.data.toString(), body, 'C2D body');
       assert.equal(msg.properties.getValue('kind'), 'interop test', 'C2D application property');
       assert.ok(msg.messageId, 'C2D messageId ($.mid) is set');
-      // If the CLI prints the message id (JSON {"messageId"} or the bare id), it must match.
+      // `c2d send` prints the message id the hub assigned (bare, or {"messageId"} with --json).
       const printed = stdout.trim();
       let printedId = null;
       try { printedId = JSON.parse(printed).messageId; } catch { if (/^\S+$/.test(printed)) printedId = printed; }
-      if (printedId) assert.equal(msg.messageId, printedId, 'C2D messageId matches the one `c2d send` printed');
+      assert.ok(printedId, `\`outpost c2d send\` printed no message id: ${JSON.stringify(stdout)}`);
+      assert.equal(msg.messageId, printedId, 'C2D messageId ($.mid) is the one `c2d send` printed');
       await withTimeout(`${name} complete`, client.complete(msg), OP_MS);
     });
 

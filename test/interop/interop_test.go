@@ -30,7 +30,7 @@ const (
 	hubHostname = "localhost"
 	mqttListen  = "127.0.0.1:8883"
 	httpsListen = "127.0.0.1:443"
-	endpoint    = "https://127.0.0.1:443"
+	endpoint    = "https://" + hubHostname + ":443" // the server certificate names the hostname (maybe no IP SAN)
 
 	totalBudget  = 3 * time.Minute
 	readyTimeout = 30 * time.Second

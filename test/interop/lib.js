@@ -115,6 +115,30 @@ function outpost(args, timeoutMs = 15000) {
 }
 
 /**
+ * normalizeEvent turns one `outpost monitor --properties` line into
+ * {deviceId, moduleId, systemProperties, properties, body, enqueuedTime}. It reads the
+ * az-CLI shape {"event":{"origin","module","payload","annotations","properties":{"system","application"}}}
+ * and also the cloud's EventJSON shape {"deviceId","systemProperties","properties","body",...}.
+ */
+function normalizeEvent(line) {
+  if (line && line.event && typeof line.event === 'object') {
+    const e = line.event;
+    const props = e.properties || {};
+    const ann = e.annotations || {};
+    return {
+      deviceId: e.origin,
+      moduleId: e.module || '',
+      systemProperties: props.system || {},
+      properties: props.application || {},
+      body: e.payloadEncoding === 'base64' ? Buffer.from(e.payload, 'base64').toString() : e.payload,
+      enqueuedTime: ann['x-opt-enqueued-time'],
+      raw: line,
+    };
+  }
+  return { ...line, raw: line };
+}
+
+/**
  * Monitor runs `outpost monitor --device ID --timeout T` and collects the JSON
  * events it prints, one per line.
  */
@@ -124,7 +148,8 @@ class Monitor {
     this.stderr = '';
     this.exited = null;
     this._waiters = [];
-    this.proc = spawn(env('OUTPOST_BIN'), ['monitor', '--device', deviceId, '--timeout', timeout], {
+    // --properties: include system/application properties (az iot hub monitor-events style).
+    this.proc = spawn(env('OUTPOST_BIN'), ['monitor', '--device', deviceId, '--properties', '--timeout', timeout], {
       env: cliEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -132,7 +157,7 @@ class Monitor {
       const text = line.trim();
       if (!text) return;
       try {
-        this.events.push(JSON.parse(text));
+        this.events.push(normalizeEvent(JSON.parse(text)));
       } catch (err) {
         this.stderr += `unparsable stdout line: ${text}\n`;
       }
@@ -222,5 +247,5 @@ function pick(obj, ...keys) {
 }
 
 module.exports = {
-  env, hostOf, keyOf, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, pick, tlsCheck, describeError,
+  env, hostOf, keyOf, deviceIdOf, preflight, outpost, Monitor, normalizeEvent, poll, withTimeout, pick, tlsCheck, describeError,
 };
