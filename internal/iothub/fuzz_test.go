@@ -1,6 +1,8 @@
 package iothub
 
 import (
+	"bytes"
+	"encoding/json"
 	"maps"
 	"strings"
 	"testing"
@@ -110,6 +112,29 @@ func FuzzParseUsername(f *testing.F) {
 		}
 		if u.APIVersion == "" || u.DeviceID == "" || u.HostName == "" {
 			t.Fatalf("accepted %q as %+v", s, u)
+		}
+	})
+}
+
+// FuzzValidateTwinPatch: no panics, and the byte and decoded-object
+// validators agree on accepted patches.
+func FuzzValidateTwinPatch(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":[1,null]}`, `{"a.b":1}`, `{"a":{"b":{"c":4503599627370497}}}`, `[1]`, ` `} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, patch []byte, reported bool) {
+		if ValidateTwinPatch(patch, reported) != nil {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(patch))
+		dec.UseNumber()
+		var obj map[string]any
+		if err := dec.Decode(&obj); err != nil {
+			t.Fatalf("accepted patch does not decode: %v", err)
+		}
+		if err := ValidateTwinObject(obj, reported); err != nil {
+			t.Fatalf("byte validator accepted %q, object validator refused: %v", patch, err)
 		}
 	})
 }

@@ -61,14 +61,26 @@ func ValidateTwinTagsObject(obj map[string]any) error {
 }
 
 func validateObject(obj map[string]any, limit int, noNulls bool) error {
-	raw, err := json.Marshal(obj)
+	n, err := EncodedSize(obj)
 	if err != nil {
 		return twinErr("not encodable as JSON: %v", err)
 	}
-	if len(raw) > limit {
-		return twinErr("patch is %d bytes, limit %d", len(raw), limit)
+	if n > limit {
+		return twinErr("patch is %d bytes, limit %d", n, limit)
 	}
 	return checkObject(obj, 0, noNulls)
+}
+
+// EncodedSize returns the length of v encoded as compact JSON without HTML
+// escaping (how twin sizes are measured).
+func EncodedSize(v any) (int, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return 0, err
+	}
+	return b.Len() - 1, nil // Encode appends a newline
 }
 
 func validateTwinJSON(doc []byte, noNullsInArrays bool) error {

@@ -106,3 +106,10 @@ func TestValidateTwinObject(t *testing.T) {
 		t.Error("tags over 8 KB accepted")
 	}
 }
+
+func TestEncodedSize(t *testing.T) {
+	n, err := EncodedSize(map[string]any{"a": "<&>"})
+	if err != nil || n != len(`{"a":"<&>"}`) {
+		t.Fatalf("EncodedSize = %d, %v", n, err)
+	}
+}

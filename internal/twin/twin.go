@@ -13,7 +13,6 @@ package twin
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -145,13 +144,13 @@ func tagsSection(tags, patch map[string]any) (map[string]any, error) {
 }
 
 func checkSize(section map[string]any, limit int) error {
-	raw, err := json.Marshal(section)
+	n, err := iothub.EncodedSize(section)
 	if err != nil {
 		return fmt.Errorf("marshal section: %w", err)
 	}
-	if len(raw) > limit {
+	if n > limit {
 		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid,
-			"section would be %d bytes, limit %d", len(raw), limit)
+			"section would be %d bytes, limit %d", n, limit)
 	}
 	return nil
 }
