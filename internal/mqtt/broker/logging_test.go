@@ -1,0 +1,74 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outpost-iot/outpost/internal/mqtt/packet"
+)
+
+func TestLogLimiter_RateAndSuppressedCount(t *testing.T) {
+	l := newLogLimiter(slog.New(slog.DiscardHandler), 1, 2)
+	now := time.Unix(1000, 0)
+	for i, want := range []bool{true, true, false, false} {
+		if ok, _ := l.allow(now); ok != want {
+			t.Fatalf("call %d: allow = %v", i, ok)
+		}
+	}
+	ok, suppressed := l.allow(now.Add(1500 * time.Millisecond))
+	if !ok || suppressed != 2 {
+		t.Fatalf("after refill: ok=%v suppressed=%d, want true 2", ok, suppressed)
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLogs_NoSecretsOrPayloads: debug logs of a refused and an accepted connection
+// and of a publish never contain the password or the payload.
+func TestLogs_NoSecretsOrPayloads(t *testing.T) {
+	var out syncBuffer
+	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := startServer(t, Config{Logger: log})
+	ts.rec.publish = func(context.Context, *Publish) error { return errors.New("refused") }
+	ts.rec.refuse = func(req *ConnectRequest) error {
+		if req.ClientID == "bad" {
+			return &ConnectError{Code: CodeBadCredentials, Reason: "bad signature"}
+		}
+		return nil
+	}
+	for _, id := range []string{"bad", "good"} {
+		cp := connectPacket(id, true, 0)
+		cp.HasUsername, cp.Username, cp.HasPassword, cp.Password = true, "u", true, []byte("SharedAccessSignature sig=TOPSECRET")
+		c, _ := connect(t, ts.addr, cp)
+		if id == "good" {
+			c.send(&packet.Publish{Topic: "t", Payload: []byte("PAYLOADBYTES")})
+		}
+		c.expectClosed(5 * time.Second)
+	}
+	waitFor(t, 5*time.Second, "close logs", func() bool { return strings.Count(out.String(), "mqtt connection closed") == 2 })
+	if s := out.String(); strings.Contains(s, "TOPSECRET") || strings.Contains(s, "PAYLOADBYTES") {
+		t.Fatalf("logs leak a secret or payload:\n%s", s)
+	}
+}
