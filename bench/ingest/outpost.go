@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -112,8 +113,16 @@ func (s *outpostSystem) createDevices(ctx context.Context, serviceCS, caFile str
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	failed := 0
+	var first error
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			first = cmp.Or(first, err)
+		}
+	}
+	if first != nil {
+		return nil, fmt.Errorf("bench: %d of %d devices not created, first error: %w", failed, n, first)
 	}
 	return out, nil
 }
