@@ -126,6 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rows := b.measure(ctx, targets)
 	b.stopSystems()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bench: interrupted: %w", err)
+	}
 	rep := newReport(o, rows)
 	if o.jsonOut {
 		return rep.writeJSON(stdout)

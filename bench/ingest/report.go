@@ -57,7 +57,7 @@ type ratioRow struct {
 }
 
 func newReport(o options, rows []*row) report {
-	rep := report{Settings: settings{
+	rep := report{Ratios: []ratioRow{}, Settings: settings{
 		Devices: o.devices, Messages: o.messages, Warmup: o.warmup, PayloadB: o.payload,
 		DurationS: o.duration.Seconds(), Rounds: o.rounds, Client: o.client,
 		GOMAXPROCS: runtime.GOMAXPROCS(0), Time: time.Now().UTC().Format(time.RFC3339),
