@@ -146,7 +146,8 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 		st.Close()
 		return nil, err
 	}
-	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger})
+	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger,
+		Metrics: newBrokerMetrics(c.metrics.registry)})
 	return c, nil
 }
 

@@ -1,8 +1,12 @@
 package cloud
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 )
 
 // Metric names live here, in one place. IoT Hub's Azure Monitor metrics have no Prometheus
@@ -56,3 +60,54 @@ func newMetrics() *cloudMetrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// Metric names of the MQTT layer.
+const (
+	metricMQTTConnections = "outpost_mqtt_connections_total"
+	metricMQTTOpen        = "outpost_mqtt_open_connections"
+	metricMQTTRefused     = "outpost_mqtt_connect_refused_total"
+	metricMQTTProtocol    = "outpost_mqtt_protocol_errors_total"
+	metricMQTTOversize    = "outpost_mqtt_oversize_packets_total"
+	metricMQTTDropped     = "outpost_mqtt_dropped_qos0_total"
+	metricMQTTRejected    = "outpost_mqtt_rejected_connections_total"
+)
+
+// brokerMetrics implements broker.Metrics with Prometheus collectors.
+type brokerMetrics struct {
+	opened   *prometheus.CounterVec
+	open     *prometheus.GaugeVec
+	refused  *prometheus.CounterVec
+	protocol *prometheus.CounterVec
+	oversize prometheus.Counter
+	dropped  prometheus.Counter
+	rejected *prometheus.CounterVec
+}
+
+var _ broker.Metrics = (*brokerMetrics)(nil)
+
+func newBrokerMetrics(reg *prometheus.Registry) *brokerMetrics {
+	m := &brokerMetrics{
+		opened:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTConnections, Help: "Network connections accepted, by transport."}, []string{"transport"}),
+		open:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricMQTTOpen, Help: "Open network connections, by transport."}, []string{"transport"}),
+		refused:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTRefused, Help: "CONNACKs with a non-zero return code, by code."}, []string{"code"}),
+		protocol: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTProtocol, Help: "Connections closed for a protocol violation or timeout, by reason."}, []string{"reason"}),
+		oversize: prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTOversize, Help: "Packets refused for exceeding the maximum size."}),
+		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTDropped, Help: "Outbound QoS 0 messages dropped on a full queue."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTRejected, Help: "Connections closed at once because of a limit, by reason."}, []string{"reason"}),
+	}
+	reg.MustRegister(m.opened, m.open, m.refused, m.protocol, m.oversize, m.dropped, m.rejected)
+	return m
+}
+
+func (m *brokerMetrics) ConnectionOpened(transport string) {
+	m.opened.WithLabelValues(transport).Inc()
+	m.open.WithLabelValues(transport).Inc()
+}
+func (m *brokerMetrics) ConnectionClosed(transport string) { m.open.WithLabelValues(transport).Dec() }
+func (m *brokerMetrics) ConnectRefused(code byte) {
+	m.refused.WithLabelValues(strconv.Itoa(int(code))).Inc()
+}
+func (m *brokerMetrics) ProtocolError(reason string)      { m.protocol.WithLabelValues(reason).Inc() }
+func (m *brokerMetrics) OversizePacket()                  { m.oversize.Inc() }
+func (m *brokerMetrics) DroppedQoS0()                     { m.dropped.Inc() }
+func (m *brokerMetrics) ConnectionRejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }

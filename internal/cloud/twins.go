@@ -182,7 +182,7 @@ func twinErr(err error) error {
 // patchReported applies a reported-properties patch from a device or module and returns the new reported version.
 func (c *Cloud) patchReported(ctx context.Context, k store.Key, body []byte) (int64, error) {
 	if err := iothub.ValidateTwinPatch(body, true); err != nil {
-		return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "%v", err)
+		return 0, twinErr(err)
 	}
 	var patch map[string]any
 	if err := json.Unmarshal(body, &patch); err != nil {
