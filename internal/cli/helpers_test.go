@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outpost-iot/outpost/internal/iothub"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+const (
+	testHost   = "hub.example.net"
+	testKey    = "dGhpcyBpcyBhIHRlc3Qga2V5IGZvciB0aGUgb3V0cG9zdCBjbGk=" // base64("this is a test key for the outpost cli")
+	testPolicy = "iothubowner"
+	testCS     = "HostName=" + testHost + ";SharedAccessKeyName=" + testPolicy + ";SharedAccessKey=" + testKey
+)
+
+// fixedNow is the clock of every test invocation.
+var fixedNow = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+// result is one CLI invocation's outcome.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// runCLI runs the command line with the given environment and stdin.
+func runCLI(t *testing.T, envVars map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	return runWith(t, &env{getenv: mapEnv(envVars)}, stdin, args...)
+}
+
+func runWith(t *testing.T, e *env, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e.stdin, e.stdout, e.stderr = strings.NewReader(stdin), &out, &errb
+	if e.now == nil {
+		e.now = func() time.Time { return fixedNow }
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := run(ctx, args, e)
+	return result{out.String(), errb.String(), code}
+}
+
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// request is one request received by the fake hub.
+type request struct {
+	Method, Path, Query string
+	Header              http.Header
+	Body                string
+}
+
+// reply is a canned answer.
+type reply struct {
+	status int
+	body   string
+	header map[string]string
+}
+
+// fakeHub is an httptest TLS server answering canned replies keyed by "METHOD /path", after
+// checking that the request carries a valid service SAS token and the api-version.
+type fakeHub struct {
+	srv     *httptest.Server
+	caFile  string
+	replies map[string]reply
+	stream  func(w http.ResponseWriter, r *http.Request)
+	mu      sync.Mutex // guards reqs
+	reqs    []request
+}
+
+func newFakeHub(t *testing.T, replies map[string]reply) *fakeHub {
+	t.Helper()
+	h := &fakeHub{replies: replies}
+	h.srv = httptest.NewTLSServer(http.HandlerFunc(h.serve))
+	t.Cleanup(h.srv.Close)
+	h.caFile = filepath.Join(t.TempDir(), "ca.pem")
+	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.srv.Certificate().Raw})
+	if err := os.WriteFile(h.caFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// env is the environment pointing the CLI at this hub.
+func (h *fakeHub) env() map[string]string {
+	return map[string]string{EnvConnectionString: testCS, EnvCAFile: h.caFile, EnvEndpoint: h.srv.URL}
+}
+
+func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	h.reqs = append(h.reqs, request{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(body)})
+	h.mu.Unlock()
+	if msg := checkAuth(r); msg != "" {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"Message":"ErrorCode:IotHubUnauthorizedAccess;%s"}`, msg)
+		return
+	}
+	if r.URL.Path == "/events/stream" && h.stream != nil {
+		h.stream(w, r)
+		return
+	}
+	rep, ok := h.replies[r.Method+" "+r.URL.Path]
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"Message":"ErrorCode:DeviceNotFound;no reply for %s %s"}`, r.Method, r.URL.Path)
+		return
+	}
+	for k, v := range rep.header {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(cmpStatus(rep.status))
+	_, _ = io.WriteString(w, rep.body)
+}
+
+func cmpStatus(s int) int {
+	if s == 0 {
+		return http.StatusOK
+	}
+	return s
+}
+
+// checkAuth returns "" when r carries a valid SAS token for the test policy and api-version.
+func checkAuth(r *http.Request) string {
+	if v := r.URL.Query().Get("api-version"); v != "2021-04-12" {
+		return "missing api-version"
+	}
+	tok, err := iothub.ParseSASToken(r.Header.Get("Authorization"))
+	if err != nil {
+		return "bad token"
+	}
+	if err := tok.Verify([]string{testKey}, fixedNow, 2*time.Hour); err != nil {
+		return "token does not verify"
+	}
+	if host, dev, _, err := tok.Audience(); err != nil || host != testHost || dev != "" || tok.KeyName != testPolicy {
+		return "wrong audience"
+	}
+	return ""
+}
+
+func (h *fakeHub) requests() []request {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]request(nil), h.reqs...)
+}
+
+// last returns the last request with the given method and path.
+func (h *fakeHub) last(t *testing.T, method, path string) request {
+	t.Helper()
+	reqs := h.requests()
+	for i := len(reqs) - 1; i >= 0; i-- {
+		if reqs[i].Method == method && reqs[i].Path == path {
+			return reqs[i]
+		}
+	}
+	t.Fatalf("no %s %s request; got %v", method, path, reqs)
+	return request{}
+}
+
+// golden compares got with testdata/name.golden, rewriting it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (run go test -update to accept):\n--- got\n%s--- want\n%s", p, got, want)
+	}
+}
+
+// jsonEq reports whether two JSON texts are equal as values.
+func jsonEq(t *testing.T, got, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal([]byte(got), &g); err != nil {
+		t.Fatalf("got is not JSON: %v: %s", err, got)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("want is not JSON: %v", err)
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	if string(gb) != string(wb) {
+		t.Errorf("JSON differs:\n got  %s\n want %s", gb, wb)
+	}
+}
