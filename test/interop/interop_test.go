@@ -176,7 +176,9 @@ func startCloud(ctx context.Context, t *testing.T, bin, data string) {
 		t.Fatalf("interop: create cloud log: %v", err)
 	}
 	cmd := exec.Command(bin, "cloud", "serve", "--data", data, "--hostname", hubHostname,
-		"--mqtt-listen", mqttListen, "--https-listen", httpsListen)
+		"--mqtt-listen", mqttListen, "--https-listen", httpsListen,
+		// no metrics listener (its default port may be taken), debug log for failure reports
+		"--metrics-listen", "", "--log-level", "debug")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("interop: start outpost cloud serve: %v", err)
