@@ -316,11 +316,14 @@ func TestDeployApply(t *testing.T) {
 
 func TestMonitor_StreamQuery(t *testing.T) {
 	h := goldenHub(t)
-	r := runCLI(t, h.env(), "", "monitor", "--device", "edge1", "--module", "filter", "--timeout", "300ms")
+	r := runCLI(t, h.env(), "", "monitor", "--device", "edge1", "--module", "filter", "--timeout", "2s")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	q, _ := url.ParseQuery(h.last(t, "GET", "/events/stream").Query)
+	if r.stderr != "outpost: monitoring events on "+testHost+" (ctrl-c to stop)\n" {
+		t.Errorf("stderr %q", r.stderr)
+	}
 	if q.Get("deviceId") != "edge1" || q.Get("moduleId") != "filter" || q.Get("from") != "end" {
 		t.Errorf("query %v", q)
 	}

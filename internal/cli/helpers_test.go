@@ -57,6 +57,38 @@ func runWith(t *testing.T, e *env, stdin string, args ...string) result {
 	return result{out.String(), errb.String(), code}
 }
 
+// lineCanceler cancels a context once n lines were written (ends `monitor` deterministically).
+type lineCanceler struct {
+	mu     sync.Mutex // guards buf
+	buf    bytes.Buffer
+	n      int
+	cancel context.CancelFunc
+}
+
+func (w *lineCanceler) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if bytes.Count(w.buf.Bytes(), []byte("\n")) >= w.n {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+// runLines runs a streaming command until it printed n lines (or 30 s passed).
+func runLines(t *testing.T, envVars map[string]string, n int, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := &lineCanceler{n: n, cancel: cancel}
+	var errb bytes.Buffer
+	e := &env{getenv: mapEnv(envVars), stdin: strings.NewReader(""), stdout: out, stderr: &errb, now: func() time.Time { return fixedNow }}
+	code := run(ctx, args, e)
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	return result{out.buf.String(), errb.String(), code}
+}
+
 func mapEnv(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
