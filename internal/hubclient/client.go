@@ -34,7 +34,9 @@ const maxResponse = 64 << 20
 // Config configures a Client.
 type Config struct {
 	// ConnectionString is a service connection string (HostName, SharedAccessKeyName,
-	// SharedAccessKey), or one carrying a ready-made SharedAccessSignature.
+	// SharedAccessKey), or one carrying a ready-made SharedAccessSignature. A device or module
+	// connection string with a SharedAccessKey is accepted too: requests are then signed for that
+	// identity (an edge's $edgeHub module uses it for the device-scope API).
 	ConnectionString string
 	// CAFile is an optional PEM file; when set, only its certificates are trusted.
 	CAFile string
@@ -69,11 +71,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hubclient: %w", err)
 	}
-	if cs.DeviceID != "" || cs.SharedAccessKeyName == "" && cs.SharedAccessSignature == "" {
-		return nil, errors.New("hubclient: not a service connection string (need HostName, SharedAccessKeyName and SharedAccessKey, and no DeviceId)")
-	}
 	if cs.SharedAccessSignature == "" && cs.SharedAccessKey == "" {
-		return nil, errors.New("hubclient: connection string has no SharedAccessKey")
+		return nil, errors.New("hubclient: connection string has no SharedAccessKey (x509 identities cannot use the service API)")
+	}
+	if cs.DeviceID == "" && cs.SharedAccessKeyName == "" && cs.SharedAccessSignature == "" {
+		return nil, errors.New("hubclient: service connection string without SharedAccessKeyName")
 	}
 	base, err := endpointURL(cfg.Endpoint, cs.HostName)
 	if err != nil {
@@ -145,7 +147,14 @@ func (c *Client) token() (string, error) {
 	if c.cs.SharedAccessSignature != "" {
 		return c.cs.SharedAccessSignature, nil
 	}
-	tok, err := iothub.NewSASToken(c.cs.HostName, c.cs.SharedAccessKey, c.cs.SharedAccessKeyName, c.now().Add(c.tokenTTL))
+	resource, keyName := c.cs.HostName, c.cs.SharedAccessKeyName
+	switch {
+	case c.cs.ModuleID != "":
+		resource, keyName = iothub.ModuleResource(c.cs.HostName, c.cs.DeviceID, c.cs.ModuleID), ""
+	case c.cs.DeviceID != "":
+		resource, keyName = iothub.DeviceResource(c.cs.HostName, c.cs.DeviceID), ""
+	}
+	tok, err := iothub.NewSASToken(resource, c.cs.SharedAccessKey, keyName, c.now().Add(c.tokenTTL))
 	if err != nil {
 		return "", fmt.Errorf("sign request: %w", err)
 	}

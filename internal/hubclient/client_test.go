@@ -219,6 +219,21 @@ func TestClient_F2_RequestsAreSignedAndRouted(t *testing.T) {
 			}
 			return err
 		}, method: "GET", path: "/certificates"},
+		{name: "target device scope", do: func() error {
+			_, err := c.DevicesAndModulesInTargetDeviceScope(ctx, "edge1", "child;edge1", 10, "")
+			return err
+		}, method: "POST", path: "/devices/edge1/modules/$edgeHub/devicesAndModulesInTargetDeviceScope",
+			bodyHas: `"authChain":"child;edge1","continuationLink":null,"pageSize":10`},
+		{name: "on behalf of", do: func() error {
+			_, err := c.GetDeviceAndModuleOnBehalfOf(ctx, "edge1", "leaf", "m", "leaf;edge1")
+			return err
+		}, method: "POST", path: "/devices/edge1/modules/$edgeHub/getDeviceAndModuleOnBehalfOf",
+			bodyHas: `{"authChain":"leaf;edge1","targetDeviceId":"leaf","targetModuleId":"m"}`},
+		{name: "legacy device scope", do: func() error {
+			_, err := c.DevicesAndModulesInDeviceScope(ctx, "edge1", 10, "tok")
+			return err
+		}, method: "GET", path: "/devices/edge1/modules/$edgeHub/devicesAndModulesInDeviceScope", query: "continuationToken=tok&deviceCount=10"},
+		{name: "healthz", do: func() error { return c.Healthz(ctx) }, method: "GET", path: "/healthz"},
 		{name: "delete certificate", do: func() error { return c.DeleteCertificate(ctx, "root", "") },
 			method: "DELETE", path: "/certificates/root", ifMatch: "*"},
 	}
@@ -326,8 +341,9 @@ func TestClient_B7_UnknownCAIsRefused(t *testing.T) {
 
 func TestNew_RejectsBadConfig(t *testing.T) {
 	tests := []struct{ name, cs, endpoint, ca, want string }{
-		{"device string", "HostName=h;DeviceId=d;SharedAccessKey=" + testKey, "", "", "not a service connection string"},
+		{"x509 device", "HostName=h;DeviceId=d;x509=true", "", "", "no SharedAccessKey"},
 		{"no key", "HostName=h;SharedAccessKeyName=p", "", "", "no SharedAccessKey"},
+		{"no key name", "HostName=h;SharedAccessKey=" + testKey, "", "", "without SharedAccessKeyName"},
 		{"garbage", "nonsense", "", "", "hubclient: iothub"},
 		{"bad endpoint", testCS, "ftp://x", "", "want https://host[:port]"},
 		{"missing ca", testCS, "", "/nonexistent/ca.pem", "read CA file"},
@@ -356,4 +372,46 @@ func TestNew_DefaultEndpoint(t *testing.T) {
 	if c.HostName() != testHost {
 		t.Errorf("host %s", c.HostName())
 	}
+}
+
+// TestClient_F2_ModuleIdentitySigning checks that a module connection string (an edge's
+// $edgeHub) signs for its own identity, without skn.
+func TestClient_F2_ModuleIdentitySigning(t *testing.T) {
+	var got iothub.SASToken
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = iothub.ParseSASToken(r.Header.Get("Authorization"))
+		_, _ = w.Write([]byte(`{"devices":[{"deviceId":"leaf"}],"modules":[]}`))
+	}))
+	defer srv.Close()
+	c, err := New(Config{ConnectionString: "HostName=" + testHost + ";DeviceId=edge1;ModuleId=$edgeHub;SharedAccessKey=" + testKey, Endpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.GetDeviceAndModuleOnBehalfOf(context.Background(), "edge1", "leaf", "", "leaf;edge1")
+	if err != nil || len(res.Devices) != 1 || res.Devices[0].DeviceID != "leaf" {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	if err := got.Verify([]string{testKey}, time.Now(), 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	host, dev, mod, err := got.Audience()
+	if err != nil || host != testHost || dev != "edge1" || mod != "$edgeHub" || got.KeyName != "" {
+		t.Errorf("audience %q %q %q skn %q err %v", host, dev, mod, got.KeyName, err)
+	}
+}
+
+// FuzzDecodeError_E8 feeds arbitrary error bodies to the decoder: it must not panic and must
+// keep the status.
+func FuzzDecodeError_E8(f *testing.F) {
+	for _, s := range []string{`{"Message":"ErrorCode:DeviceNotFound;x"}`, `{"Message":"{\"Message\":\"ErrorCode:A;b\"}"}`,
+		`{"ExceptionMessage":"e"}`, "plain", "", `{"Message":"ErrorCode:"}`, `{"Message":5}`} {
+		f.Add(404, s)
+	}
+	f.Fuzz(func(t *testing.T, status int, body string) {
+		e := decodeError(status, http.Header{}, []byte(body))
+		if e.Status != status || len(e.Message) > len(body)+len("...") {
+			t.Fatalf("got %+v", e)
+		}
+		_ = e.Error()
+	})
 }

@@ -5,7 +5,8 @@
 //
 // A Client is created from a service connection string
 // ("HostName=hub;SharedAccessKeyName=iothubowner;SharedAccessKey=..."). Every request carries a fresh
-// SAS token for the hub host name (resource = HostName, skn = the policy name) and the query
+// SAS token for the hub host name (resource = HostName, skn = the policy name; a device or module
+// connection string signs for its own identity instead) and the query
 // api-version=2021-04-12. Error responses in IoT Hub's shape
 // ({"Message":"ErrorCode:DeviceNotFound;...","ExceptionMessage":"..."}) are returned as *Error.
 //
