@@ -69,6 +69,7 @@ func (c *Cloud) apiMux() *http.ServeMux {
 	read, write, svc := right(RightRegistryRead), right(RightRegistryWrite), right(RightServiceConnect)
 
 	c.route(mux, "GET /devices", read, c.handleListDevices)
+	c.route(mux, "GET /devices/{$}", read, c.handleListDevices) // Registry.list asks for /devices/
 	c.route(mux, "GET /devices/{id}", read, c.handleGetDevice)
 	c.route(mux, "PUT /devices/{id}", write, c.handlePutDevice)
 	c.route(mux, "DELETE /devices/{id}", write, c.handleDeleteDevice)

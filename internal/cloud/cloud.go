@@ -41,7 +41,9 @@ type Config struct {
 	C2DQueueDepth    int           // per-device C2D queue limit; 0 = 50
 	MaxDeliveryCount int           // C2D deliveries before dead-lettering; 0 = 10
 	MaxTokenLifetime time.Duration // longest SAS lifetime accepted; 0 = 366 days
-	Logger           *slog.Logger
+	// HousekeepingEvery is how often retention and C2D expiry run; 0 = every minute.
+	HousekeepingEvery time.Duration
+	Logger            *slog.Logger
 	// Now is the clock (tests inject one); nil means time.Now.
 	Now func() time.Time
 }
@@ -314,7 +316,7 @@ func (c *Cloud) writeReadyCA() error {
 
 // housekeeping trims expired events and C2D messages.
 func (c *Cloud) housekeeping(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(orDefault(c.cfg.HousekeepingEvery, time.Minute))
 	defer t.Stop()
 	for {
 		retention := orDefault(c.cfg.EventRetention, 7*24*time.Hour)

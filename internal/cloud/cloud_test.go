@@ -363,7 +363,7 @@ func TestSessionSurvivesReconnectAndRestart(t *testing.T) {
 	tc.restart()
 	// The Node SDK does not subscribe again after a token-renewal reconnect (IOTEDGE-REFERENCE §1.4).
 	tc.mustConnect("d", "", key, clientOpts{onMessage: handler})
-	res, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", hubclient.MethodRequest{MethodName: "ping"})
+	res, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", hubclient.MethodRequest{MethodName: "ping", ConnectTimeoutInSeconds: 5})
 	if err != nil || res.Status != 200 {
 		t.Fatalf("method after reconnect: %v %+v", err, res)
 	}

@@ -79,10 +79,11 @@ func toEvent(e *store.Event) (*Event, error) {
 	return out, nil
 }
 
-// appendRequest is one message waiting for the group commit.
+// appendRequest is one message waiting for the group commit; done is called once with the
+// commit's result, from the writer goroutine.
 type appendRequest struct {
 	ev   *store.Event
-	done chan error
+	done func(error)
 }
 
 // eventLog is the durable D2C event store: appends are group-committed by one writer goroutine
@@ -136,7 +137,7 @@ func (l *eventLog) commit(ctx context.Context, batch []appendRequest) {
 	}
 	err := l.st.AppendEvents(ctx, evs)
 	for _, r := range batch {
-		r.done <- err
+		r.done(err)
 	}
 	if err != nil {
 		return
@@ -150,21 +151,32 @@ func (l *eventLog) commit(ctx context.Context, batch []appendRequest) {
 
 // Append stores a message durably and returns once it is committed.
 func (l *eventLog) Append(ctx context.Context, deviceID, moduleID string, m *message.Message, now time.Time) (int64, error) {
-	doc, err := json.Marshal(storedEvent{System: m.System, Properties: m.Properties, Body: m.Body})
+	result := make(chan error, 1)
+	ev, err := l.AppendAsync(ctx, deviceID, moduleID, m, now, func(err error) { result <- err })
 	if err != nil {
 		return 0, err
 	}
-	r := appendRequest{ev: &store.Event{Enqueued: now.UTC(), DeviceID: deviceID, ModuleID: moduleID, Doc: doc}, done: make(chan error, 1)}
 	select {
-	case l.reqs <- r:
+	case err := <-result:
+		return ev.Seq, err
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// AppendAsync queues a message for the next group commit and calls done with its result.
+// Messages queued by one caller are committed in the order they were queued.
+func (l *eventLog) AppendAsync(ctx context.Context, deviceID, moduleID string, m *message.Message, now time.Time, done func(error)) (*store.Event, error) {
+	doc, err := json.Marshal(storedEvent{System: m.System, Properties: m.Properties, Body: m.Body})
+	if err != nil {
+		return nil, err
+	}
+	r := appendRequest{ev: &store.Event{Enqueued: now.UTC(), DeviceID: deviceID, ModuleID: moduleID, Doc: doc}, done: done}
 	select {
-	case err := <-r.done:
-		return r.ev.Seq, err
+	case l.reqs <- r:
+		return r.ev, nil
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 

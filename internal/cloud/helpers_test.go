@@ -95,7 +95,7 @@ func (tc *testCloud) start() {
 	if tc.cs, err = cloud.ServiceConnectionString(tc.dir, "iothubowner"); err != nil {
 		t.Fatal(err)
 	}
-	if tc.svc, err = hubclient.New(hubclient.Config{ConnectionString: tc.cs, CAFile: tc.caFile, Endpoint: "https://" + tc.cfg.HTTPSListen}); err != nil {
+	if tc.svc, err = hubclient.New(hubclient.Config{ConnectionString: tc.cs, CAFile: tc.caFile, Endpoint: "https://" + tc.cfg.HTTPSListen, Now: tc.cfg.Now}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -211,11 +211,12 @@ func newETag() string {
 
 // etagMatches implements If-Match: empty or "*" matches anything; quotes are ignored.
 func etagMatches(ifMatch, etag string) bool {
-	ifMatch = strings.TrimSpace(ifMatch)
+	// The Node service SDK always quotes If-Match, the wildcard included ("*").
+	ifMatch = strings.Trim(strings.TrimSpace(ifMatch), `"`)
 	if ifMatch == "" || ifMatch == "*" {
 		return true
 	}
-	return strings.Trim(ifMatch, `"`) == strings.Trim(etag, `"`)
+	return ifMatch == strings.Trim(etag, `"`)
 }
 
 func decodeJSON(data []byte, v any) error {

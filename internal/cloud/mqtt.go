@@ -84,7 +84,10 @@ type session struct {
 	expiryTm *time.Timer
 }
 
-var _ broker.Handler = (*session)(nil)
+var (
+	_ broker.Handler        = (*session)(nil)
+	_ broker.AsyncPublisher = (*session)(nil)
+)
 
 // Subscribe admits only the identity's own IoT Hub topics (RELIABILITY E4, F3).
 func (s *session) Subscribe(filter string, qos byte) byte {
@@ -117,6 +120,23 @@ func (s *session) refuse(filter string) byte {
 // Unsubscribe needs no work: the broker forgets the filter.
 func (s *session) Unsubscribe(string) {}
 
+// PublishAsync hands telemetry to the event store's group commit without holding up the
+// connection's next packets; the broker PUBACKs in order once each is durable.
+func (s *session) PublishAsync(ctx context.Context, p *broker.Publish, done func(error)) {
+	t, err := iothub.ParsePublishTopic(p.Topic)
+	if err != nil || t.Kind != iothub.TopicTelemetry {
+		done(s.Publish(ctx, p))
+		return
+	}
+	s.c.touch(s.key)
+	m, err := s.telemetryMessage(t, p)
+	if err != nil {
+		done(err)
+		return
+	}
+	s.c.ingestAsync(ctx, m, done)
+}
+
 // Publish handles telemetry, twin requests and method responses from the client.
 func (s *session) Publish(ctx context.Context, p *broker.Publish) error {
 	t, err := iothub.ParsePublishTopic(p.Topic)
@@ -141,19 +161,28 @@ func (s *session) Publish(ctx context.Context, p *broker.Publish) error {
 }
 
 func (s *session) telemetry(ctx context.Context, t iothub.PublishTopic, p *broker.Publish) error {
+	m, err := s.telemetryMessage(t, p)
+	if err != nil {
+		return err
+	}
+	return s.c.ingest(ctx, m)
+}
+
+// telemetryMessage checks a telemetry publish against the identity and builds the stamped message.
+func (s *session) telemetryMessage(t iothub.PublishTopic, p *broker.Publish) (*message.Message, error) {
 	if t.DeviceID != s.key.DeviceID || t.ModuleID != s.key.ModuleID {
 		s.c.metrics.protocolErrors.WithLabelValues("foreign_topic").Inc()
-		return fmt.Errorf("cloud: %s published as %s/%s", clientID(s.key), t.DeviceID, t.ModuleID)
+		return nil, fmt.Errorf("cloud: %s published as %s/%s", clientID(s.key), t.DeviceID, t.ModuleID)
 	}
 	sys, app, err := iothub.ParsePropertyBag(t.Bag)
 	if err != nil {
 		s.c.metrics.protocolErrors.WithLabelValues("bad_properties").Inc()
-		return fmt.Errorf("cloud: %s sent a malformed property bag: %w", clientID(s.key), err)
+		return nil, fmt.Errorf("cloud: %s sent a malformed property bag: %w", clientID(s.key), err)
 	}
 	if p.Retain {
 		app["mqtt-retain"] = "true"
 	}
-	return s.c.ingest(ctx, s.stamp(&message.Message{Body: p.Payload, System: sys, Properties: app}))
+	return s.stamp(&message.Message{Body: p.Payload, System: sys, Properties: app}), nil
 }
 
 // stamp adds IoT Hub's non-spoofable properties (IOTEDGE-REFERENCE §1.6).
@@ -184,18 +213,33 @@ func (s *session) stamp(m *message.Message) *message.Message {
 // ingest appends a stamped D2C message to the event store; it returns after the commit, so
 // that the PUBACK follows durability.
 func (c *Cloud) ingest(ctx context.Context, m *message.Message) error {
+	result := make(chan error, 1)
+	c.ingestAsync(ctx, m, func(err error) { result <- err })
+	return <-result
+}
+
+// ingestAsync queues a stamped D2C message for the event store's group commit and calls done
+// once it is durable (or failed).
+func (c *Cloud) ingestAsync(ctx context.Context, m *message.Message, done func(error)) {
 	if m.Size() > message.MaxSize {
 		c.metrics.protocolErrors.WithLabelValues("message_too_large").Inc()
-		return fmt.Errorf("cloud: message of %d bytes exceeds %d", m.Size(), message.MaxSize)
+		done(fmt.Errorf("cloud: message of %d bytes exceeds %d", m.Size(), message.MaxSize))
+		return
 	}
 	now := c.now().UTC()
 	m.System["iothub-enqueuedtime"] = now.Format(time.RFC3339Nano)
-	if _, err := c.events.Append(ctx, m.System[message.ConnectionDeviceID], m.System[message.ConnectionModuleID], m, now); err != nil {
-		c.log.Error("telemetry not stored", "err", err)
-		return fmt.Errorf("cloud: store telemetry: %w", err)
+	_, err := c.events.AppendAsync(ctx, m.System[message.ConnectionDeviceID], m.System[message.ConnectionModuleID], m, now, func(err error) {
+		if err != nil {
+			c.log.Error("telemetry not stored", "err", err)
+			done(fmt.Errorf("cloud: store telemetry: %w", err))
+			return
+		}
+		c.metrics.messagesIn.Inc()
+		done(nil)
+	})
+	if err != nil {
+		done(fmt.Errorf("cloud: queue telemetry: %w", err))
 	}
-	c.metrics.messagesIn.Inc()
-	return nil
 }
 
 func (s *session) respond(status int, rid string, version int64, body []byte) {

@@ -128,14 +128,17 @@ type Metrics interface {
 
 // Config configures a Server. Zero values take the documented defaults.
 type Config struct {
-	Auth             Authenticator
-	Sessions         SessionStore  // nil: in-memory
-	Logger           *slog.Logger  // nil: discard
-	MaxPacketSize    int           // maximum remaining length; default 256 KiB + 4 KiB for topic/headers
-	ConnectTimeout   time.Duration // CONNECT arrival and TLS handshake; default 10 s (D1, D2)
-	MaxInflight      int           // outbound QoS 1 window per connection, default 16 (max 1024)
-	MaxSubscriptions int           // per session, default 50
-	MaxConnections   int           // 0 = unlimited; over the limit new connections are closed at once
+	Auth           Authenticator
+	Sessions       SessionStore  // nil: in-memory
+	Logger         *slog.Logger  // nil: discard
+	MaxPacketSize  int           // maximum remaining length; default 256 KiB + 4 KiB for topic/headers
+	ConnectTimeout time.Duration // CONNECT arrival and TLS handshake; default 10 s (D1, D2)
+	MaxInflight    int           // outbound QoS 1 window per connection, default 16 (max 1024)
+	// MaxInboundInflight bounds the inbound publishes an AsyncPublisher handler holds per
+	// connection before the broker stops reading; default 16 (edgeHub's MaxPendingInboundAcknowledgements).
+	MaxInboundInflight int
+	MaxSubscriptions   int // per session, default 50
+	MaxConnections     int // 0 = unlimited; over the limit new connections are closed at once
 	// MaxPendingConnects caps connections that have not yet completed CONNECT/CONNACK
 	// (slow-loris defence, D1); over the cap new connections are closed at once. Default 2048.
 	MaxPendingConnects int
@@ -149,6 +152,7 @@ const (
 	DefaultMaxPacketSize      = 256<<10 + 4<<10
 	DefaultConnectTimeout     = 10 * time.Second
 	DefaultMaxInflight        = 16
+	DefaultMaxInboundInflight = 16
 	DefaultMaxSubscriptions   = 50
 	DefaultOutboundQueue      = 256
 	DefaultWriteTimeout       = 30 * time.Second
@@ -176,6 +180,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&c.MaxInflight, DefaultMaxInflight)
 	c.MaxInflight = min(c.MaxInflight, 1024)
+	setDefault(&c.MaxInboundInflight, DefaultMaxInboundInflight)
 	setDefault(&c.MaxSubscriptions, DefaultMaxSubscriptions)
 	setDefault(&c.OutboundQueue, DefaultOutboundQueue)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)

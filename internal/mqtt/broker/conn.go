@@ -34,9 +34,11 @@ type Conn struct {
 	ctx        context.Context // cancelled by Close with the close reason as cause
 	cancel     context.CancelCauseFunc
 	closeOnce  sync.Once
-	done       chan struct{} // closed when the connection has fully ended (after Offline)
-	ready      atomic.Bool   // CONNACK sent; Lookup may return the connection
-	writerDone chan struct{} // closed by the write goroutine; nil until it starts
+	done       chan struct{}    // closed when the connection has fully ended (after Offline)
+	ready      atomic.Bool      // CONNACK sent; Lookup may return the connection
+	writerDone chan struct{}    // closed by the write goroutine; nil until it starts
+	acks       chan *pendingAck // inbound publishes awaiting an AsyncPublisher's verdict, in order
+	ackerDone  chan struct{}    // closed by the ack goroutine; nil when there is none
 
 	out            outbound
 	reader         *packet.Reader // used by the read goroutine only
@@ -111,12 +113,16 @@ func (c *Conn) serve() {
 	c.srv.handshakeDone()
 	online := err == nil
 	if online {
+		c.startAcker()
 		c.handler.Online(c, c.sessionPresent)
 		err = c.readLoop()
 	}
 	c.Close(err)
 	if c.writerDone != nil {
 		<-c.writerDone
+	}
+	if c.ackerDone != nil {
+		<-c.ackerDone
 	}
 	reason := context.Cause(c.ctx)
 	c.record(reason)
@@ -231,6 +237,9 @@ func (c *Conn) inbound(p *packet.Publish) error {
 		return &closeError{reason: "qos2", msg: "QoS 2 PUBLISH not supported (IOTEDGE-REFERENCE §1.9)"}
 	}
 	pub := &Publish{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Dup: p.Dup, PacketID: p.PacketID}
+	if ap, ok := c.handler.(AsyncPublisher); ok {
+		return c.inboundAsync(ap, pub)
+	}
 	if err := c.handler.Publish(c.ctx, pub); err != nil {
 		return fmt.Errorf("broker: publish refused by handler: %w", err)
 	}
