@@ -41,6 +41,10 @@ type Config struct {
 	C2DQueueDepth    int           // per-device C2D queue limit; 0 = 50
 	MaxDeliveryCount int           // C2D deliveries before dead-lettering; 0 = 10
 	MaxTokenLifetime time.Duration // longest SAS lifetime accepted; 0 = 366 days
+	// AuthBackoffStep and AuthBackoffMax shape the delay of refusals to a source that keeps
+	// failing authentication; 0 = 100 ms per failure beyond the tenth in a minute, at most 2 s.
+	AuthBackoffStep time.Duration
+	AuthBackoffMax  time.Duration
 	// HousekeepingEvery is how often retention and C2D expiry run; 0 = every minute.
 	HousekeepingEvery time.Duration
 	Logger            *slog.Logger
@@ -97,7 +101,8 @@ type Cloud struct {
 	stopping chan struct{}
 	wg       sync.WaitGroup // background goroutines owned by the cloud
 
-	caPEM []byte // the generated CA, published as DataDir/ca.pem
+	tarpit *tarpit
+	caPEM  []byte // the generated CA, published as DataDir/ca.pem
 
 	connMu sync.Mutex // guards conns
 	conns  map[store.Key]*connState
@@ -130,6 +135,7 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 	c := &Cloud{cfg: cfg, log: cfg.Logger.With("component", "cloud"), now: cfg.Now, st: st, metrics: newMetrics(),
 		stopping: make(chan struct{}), conns: map[store.Key]*connState{}}
 	c.calls.pending = map[string]chan *MethodResult{}
+	c.tarpit = newTarpit(orDefault(cfg.AuthBackoffStep, 100*time.Millisecond), orDefault(cfg.AuthBackoffMax, 2*time.Second))
 	c.c2dq.waiters = map[string]chan struct{}{}
 	c.reg = &registry{st: st, now: cfg.Now, onChange: c.identityChanged}
 	policies, err := loadPolicies(ctx, st)

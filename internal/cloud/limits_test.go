@@ -57,7 +57,7 @@ func TestTLSOnly_F6(t *testing.T) {
 // TestBruteForceRefused_F1 sends many wrong passwords: every one is refused, the device itself
 // still connects, and the failures are counted.
 func TestBruteForceRefused_F1(t *testing.T) {
-	tc := startCloud(t)
+	tc := startCloud(t, func(c *cloudConfig) { c.AuthBackoffStep, c.AuthBackoffMax = time.Millisecond, 5*time.Millisecond })
 	key := tc.createDevice("victim")
 	se := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
 	for i := 0; i < 100; i++ {
@@ -72,6 +72,10 @@ func TestBruteForceRefused_F1(t *testing.T) {
 	}
 	if v := scrape(t, tc, `outpost_mqtt_connect_refused_total{code="5"}`); v != "100" {
 		t.Fatalf("refused CONNACKs counted %q", v)
+	}
+	// The first ten failures of the minute are answered at once, the other ninety held back.
+	if v := scrape(t, tc, "outpost_cloud_auth_refusals_delayed_total"); v != "90" {
+		t.Fatalf("delayed refusals %q", v)
 	}
 }
 

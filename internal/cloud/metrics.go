@@ -21,6 +21,7 @@ const (
 	metricProtocolErrors       = "outpost_cloud_protocol_errors_total"
 	metricRefusedSubscriptions = "outpost_cloud_refused_subscriptions_total"
 	metricEventsTrimmed        = "outpost_cloud_events_trimmed_total"
+	metricAuthDelayed          = "outpost_cloud_auth_refusals_delayed_total"
 )
 
 // cloudMetrics are the cloud's Prometheus collectors.
@@ -35,6 +36,7 @@ type cloudMetrics struct {
 	protocolErrors       *prometheus.CounterVec
 	refusedSubscriptions prometheus.Counter
 	eventsTrimmed        prometheus.Counter
+	authDelayed          prometheus.Counter
 }
 
 func newMetrics() *cloudMetrics {
@@ -54,9 +56,10 @@ func newMetrics() *cloudMetrics {
 			Help: "Connections closed for breaking the IoT Hub dialect, by reason."}, []string{"reason"}),
 		refusedSubscriptions: prometheus.NewCounter(prometheus.CounterOpts{Name: metricRefusedSubscriptions, Help: "Subscriptions refused (SUBACK 0x80)."}),
 		eventsTrimmed:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricEventsTrimmed, Help: "D2C events deleted by retention."}),
+		authDelayed:          prometheus.NewCounter(prometheus.CounterOpts{Name: metricAuthDelayed, Help: "Authentication refusals held back because their source keeps failing."}),
 	}
 	m.registry.MustRegister(m.connected, m.messagesIn, m.c2d, m.methods, m.twinOps, m.authFailures,
-		m.protocolErrors, m.refusedSubscriptions, m.eventsTrimmed,
+		m.protocolErrors, m.refusedSubscriptions, m.eventsTrimmed, m.authDelayed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -24,7 +24,19 @@ func clientID(k store.Key) string {
 }
 
 // Connect implements broker.Authenticator with IoT Hub's rules (IOTEDGE-REFERENCE §1.3, §1.4).
+// Refusals to a source that keeps failing are slowed down (see tarpit).
 func (c *Cloud) Connect(ctx context.Context, req *broker.ConnectRequest) (broker.Handler, error) {
+	h, err := c.connect(ctx, req)
+	if err != nil && req.RemoteAddr != nil {
+		if d := c.tarpit.delay(req.RemoteAddr, c.now()); d > 0 {
+			c.metrics.authDelayed.Inc()
+			hold(ctx, d)
+		}
+	}
+	return h, err
+}
+
+func (c *Cloud) connect(ctx context.Context, req *broker.ConnectRequest) (broker.Handler, error) {
 	u, err := iothub.ParseUsername(req.Username)
 	if err != nil {
 		c.metrics.authFailures.WithLabelValues("bad_username").Inc()
