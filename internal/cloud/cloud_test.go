@@ -326,8 +326,7 @@ func TestMethods(t *testing.T) {
 	if _, err := tc.svc.InvokeMethod(ctx, "d", "", hubclient.MethodRequest{MethodName: "reboot", ResponseTimeoutInSeconds: sec}); !hubclient.IsStatus(err, http.StatusNotFound) {
 		t.Fatalf("offline device: %v", err)
 	}
-	var c mqtt.Client
-	c = tc.mustConnect("d", "", key, clientOpts{})
+	c := tc.mustConnect("d", "", key, clientOpts{})
 	subscribe(t, c, "$iothub/methods/POST/#", func(cl mqtt.Client, m mqtt.Message) {
 		rid := m.Topic()[strings.Index(m.Topic(), "$rid=")+5:]
 		if strings.Contains(m.Topic(), "/slow/") {

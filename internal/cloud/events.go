@@ -89,9 +89,8 @@ type appendRequest struct {
 // eventLog is the durable D2C event store: appends are group-committed by one writer goroutine
 // (one fsync for every batch), readers are woken when new events land.
 type eventLog struct {
-	st      *store.Store
-	reqs    chan appendRequest
-	maxWait time.Duration
+	st   *store.Store
+	reqs chan appendRequest
 
 	mu      sync.Mutex // guards the following
 	changed chan struct{}

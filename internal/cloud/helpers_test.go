@@ -5,13 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -282,10 +280,6 @@ func eventually(t *testing.T, timeout time.Duration, cond func() bool, format st
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-}
-
-func isCode(err error, code string) bool {
-	return err != nil && strings.Contains(fmt.Sprint(err), code) || hubclient.IsCode(err, code)
 }
 
 type cloudConfig = cloud.Config
