@@ -67,6 +67,10 @@ func run(ctx context.Context, args []string, e *env) int {
 	if err == nil {
 		return ExitOK
 	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		fmt.Fprintln(e.stderr, "outpost: interrupted")
+		return ExitError
+	}
 	fmt.Fprintf(e.stderr, "outpost: %s\n", oneLine(err))
 	if isUsage(err) {
 		return ExitUsage

@@ -437,3 +437,14 @@ func TestCloudConnectionString(t *testing.T) {
 		t.Errorf("defaults: dir %q policy %q", gotDir, gotPolicy)
 	}
 }
+
+func TestInterruptedCommandSaysSo(t *testing.T) {
+	h := goldenHub(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb strings.Builder
+	e := &env{getenv: mapEnv(h.env()), stdin: strings.NewReader(""), stdout: &out, stderr: &errb, now: func() time.Time { return fixedNow }}
+	if code := run(ctx, []string{"device", "list"}, e); code != ExitError || errb.String() != "outpost: interrupted\n" {
+		t.Errorf("exit %d stderr %q", code, errb.String())
+	}
+}
