@@ -23,7 +23,6 @@ const (
 	maxC2DSize          = 64 * 1024
 	defaultC2DQueue     = 50
 	defaultMaxDelivery  = 10
-	c2dDeliveryTimeout  = time.Minute
 	c2dIdleRecheckEvery = 30 * time.Second
 )
 
@@ -202,7 +201,7 @@ func (c *Cloud) deliverC2D(ctx context.Context, conn *broker.Conn, m *store.C2DM
 	}
 	msg := &message.Message{Body: d.Body, System: d.System, Properties: d.Properties}
 	delete(msg.System, message.ExpiryTime) // IoT Hub does not put the expiry on the wire
-	pctx, cancel := context.WithTimeout(ctx, c2dDeliveryTimeout)
+	pctx, cancel := context.WithTimeout(ctx, orDefault(c.cfg.C2DLockTimeout, time.Minute))
 	defer cancel()
 	err := conn.Publish(pctx, iothub.C2DTopic(m.DeviceID, msg), d.Body, 1)
 	if err != nil {

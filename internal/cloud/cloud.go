@@ -40,6 +40,7 @@ type Config struct {
 	EventRetention   time.Duration // D2C event store retention; 0 = 7 days
 	C2DQueueDepth    int           // per-device C2D queue limit; 0 = 50
 	MaxDeliveryCount int           // C2D deliveries before dead-lettering; 0 = 10
+	C2DLockTimeout   time.Duration // how long a delivered C2D message waits for its PUBACK before it is abandoned; 0 = 1 minute
 	MaxTokenLifetime time.Duration // longest SAS lifetime accepted; 0 = 366 days
 	// AuthBackoffStep and AuthBackoffMax shape the delay of refusals to a source that keeps
 	// failing authentication; 0 = 100 ms per failure beyond the tenth in a minute, at most 2 s.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -335,4 +336,38 @@ func doJSON(t *testing.T, tc *testCloud, req *http.Request) []byte {
 
 func cloudServiceConnectionString(dir, policy string) (string, error) {
 	return cloud.ServiceConnectionString(dir, policy)
+}
+
+// writeKeyPair writes a tls.Certificate (with its issuer appended) and its key as PEM files.
+func writeKeyPair(t *testing.T, cert tls.Certificate, issuerPEM []byte, certFile, keyFile string) {
+	t.Helper()
+	var chain []byte
+	for _, der := range cert.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	chain = append(chain, issuerPEM...)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, chain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serviceToken signs a SAS token with the iothubowner policy.
+func serviceToken(t *testing.T, tc *testCloud) string {
+	t.Helper()
+	cs, err := iothub.ParseConnectionString(tc.cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iothub.NewSASToken(cs.HostName, cs.SharedAccessKey, cs.SharedAccessKeyName, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
