@@ -6,6 +6,7 @@ package cloud
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -354,9 +355,13 @@ func ServiceConnectionString(dataDir, policy string) (string, error) {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	policies, err := loadPolicies(ctx, st)
+	doc, err := st.GetKV(ctx, policiesKey)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("cloud: no policies in %s yet: %w", dataDir, err)
+	}
+	policies := map[string]*Policy{}
+	if err := json.Unmarshal(doc, &policies); err != nil {
+		return "", fmt.Errorf("cloud: decode policies: %w", err)
 	}
 	p, ok := policies[policy]
 	if !ok {
