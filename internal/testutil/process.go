@@ -38,7 +38,8 @@ func StartProcess(t testing.TB, bin string, args ...string) *Process {
 
 // StartCmd starts a prepared command (for Env, Dir, Stdin), capturing its
 // stdout and stderr (any writers already set are replaced). The process
-// runs in its own process group so that SIGKILL also reaches its children.
+// runs in its own process group so that SIGKILL also reaches its children,
+// and on Linux it is killed if the test binary dies without cleaning up.
 func StartCmd(t testing.TB, cmd *exec.Cmd) *Process {
 	t.Helper()
 	p := &Process{GracePeriod: DefaultGracePeriod, cmd: cmd, done: make(chan struct{})}
@@ -47,6 +48,7 @@ func StartCmd(t testing.TB, cmd *exec.Cmd) *Process {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
+	setDeathSignal(cmd.SysProcAttr)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testutil: start %s: %v", cmd.Path, err)
 	}
