@@ -1,8 +1,3 @@
-// Package cli is the outpost command tree. It is the only package that prints: results go to
-// stdout, diagnostics and errors to stderr, and errors are one line "outpost: ...".
-//
-// Exit codes: 0 success, 1 error, 2 usage error (bad flags or arguments, missing required
-// input such as the connection string).
 package cli
 
 import (

@@ -31,7 +31,7 @@ func (f EventFilter) query() url.Values {
 	return q
 }
 
-// Events reads stored events from sequence number from (inclusive or as the hub defines it),
+// Events reads stored events from sequence number from (inclusive),
 // at most limit of them (0: the hub's default).
 func (c *Client) Events(ctx context.Context, f EventFilter, from int64, limit int) ([]Event, error) {
 	q := f.query()
