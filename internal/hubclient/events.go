@@ -64,7 +64,9 @@ const (
 // status (an *Error). When the connection drops or the hub answers 5xx, it reconnects with
 // capped exponential back-off and jitter, resuming after the last delivered event
 // (Last-Event-ID header and from={last}); events at or below the last delivered sequence number
-// are skipped, so fn sees each sequence number at most once per call.
+// are skipped, so fn sees each sequence number at most once per call. A block that only sets an
+// id ("id: N" and a blank line) before the first event is taken as the stream's current position:
+// a later reconnect resumes after N rather than at the then-current end.
 func (c *Client) StreamEvents(ctx context.Context, f EventFilter, from string, fn func(Event) error) error {
 	pos, err := streamStart(from)
 	if err != nil {
@@ -165,6 +167,10 @@ func (s *stream) once(ctx context.Context) (progressed bool, err error) {
 
 // deliver decodes one SSE event and hands it to fn, skipping replays.
 func (s *stream) deliver(ev sseEvent) error {
+	if ev.IDOnly {
+		s.position(ev.ID)
+		return nil
+	}
 	if ev.Type != "message" {
 		return nil
 	}
@@ -182,4 +188,14 @@ func (s *stream) deliver(ev sseEvent) error {
 	s.last = e.SequenceNumber
 	s.from = strconv.FormatInt(e.SequenceNumber, 10)
 	return nil
+}
+
+// position handles an id-only block: before the first event it pins the resume point, so that a
+// stream opened at "end" that drops before any event resumes there instead of at the new end.
+func (s *stream) position(id string) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n < 0 || s.last >= 0 {
+		return
+	}
+	s.last, s.from = n, id
 }

@@ -19,6 +19,9 @@ type sseEvent struct {
 	Type  string // "message" when no event field was given
 	Data  []byte // data lines joined with "\n"
 	Retry int    // retry field in milliseconds, 0 when absent
+	// IDOnly marks a block that set the event id without data: not an event, but it moves the
+	// resume position (a server may announce its current position this way).
+	IDOnly bool
 }
 
 // errSSELine reports a line longer than maxSSELine.
@@ -34,6 +37,7 @@ func readSSE(r io.Reader, fn func(sseEvent) error) error {
 		evType    string
 		data      bytes.Buffer
 		hasData   bool
+		idSet     bool
 		retry     int
 		firstLine = true
 	)
@@ -55,9 +59,13 @@ func readSSE(r io.Reader, fn func(sseEvent) error) error {
 				if err := fn(ev); err != nil {
 					return err
 				}
+			} else if idSet {
+				if err := fn(sseEvent{ID: lastID, IDOnly: true}); err != nil {
+					return err
+				}
 			}
 			data.Reset()
-			hasData, evType, retry = false, "", 0
+			hasData, idSet, evType, retry = false, false, "", 0
 			continue
 		}
 		if line[0] == ':' { // comment / keep-alive
@@ -74,7 +82,7 @@ func readSSE(r io.Reader, fn func(sseEvent) error) error {
 			evType = string(value)
 		case "id":
 			if bytes.IndexByte(value, 0) < 0 {
-				lastID = string(value)
+				lastID, idSet = string(value), true
 			}
 		case "retry":
 			if n, err := strconv.Atoi(string(value)); err == nil && n >= 0 {

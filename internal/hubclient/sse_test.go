@@ -24,7 +24,8 @@ var sseCases = []struct {
 	{"multi-line data", "data: a\ndata: b\n\n", []sseEvent{{Type: "message", Data: []byte("a\nb")}}},
 	{"comments and keepalive", ": ping\n\n: ping\nid: 3\ndata: y\n\n", []sseEvent{{ID: "3", Type: "message", Data: []byte("y")}}},
 	{"id persists", "id: 4\ndata: a\n\ndata: b\n\n", []sseEvent{{ID: "4", Type: "message", Data: []byte("a")}, {ID: "4", Type: "message", Data: []byte("b")}}},
-	{"no data no dispatch", "id: 5\nevent: x\n\n", nil},
+	{"id only", "id: 5\nevent: x\n\n", []sseEvent{{ID: "5", IDOnly: true}}},
+	{"no data no id no dispatch", "event: x\nretry: 5\n\n", nil},
 	{"retry and unknown field", "retry: 1500\nfoo: bar\ndata: z\n\n", []sseEvent{{Type: "message", Data: []byte("z"), Retry: 1500}}},
 	{"bom", "\xEF\xBB\xBFdata: q\n\n", []sseEvent{{Type: "message", Data: []byte("q")}}},
 	{"unterminated tail dropped", "data: a\n\ndata: b\n", []sseEvent{{Type: "message", Data: []byte("a")}}},
@@ -67,8 +68,8 @@ func FuzzReadSSE_E8(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, input string) {
 		err := readSSE(strings.NewReader(input), func(e sseEvent) error {
-			if e.Type == "" {
-				t.Fatal("empty event type dispatched")
+			if (e.Type == "") != e.IDOnly || e.IDOnly && len(e.Data) != 0 {
+				t.Fatalf("bad event %+v", e)
 			}
 			return nil
 		})
@@ -167,7 +168,43 @@ func writeSSE(w http.ResponseWriter, id int, data string) {
 func show(evs []sseEvent) string {
 	var b strings.Builder
 	for _, e := range evs {
-		fmt.Fprintf(&b, "{id=%q type=%q data=%q retry=%d}", e.ID, e.Type, e.Data, e.Retry)
+		fmt.Fprintf(&b, "{id=%q type=%q data=%q retry=%d idonly=%v}", e.ID, e.Type, e.Data, e.Retry, e.IDOnly)
 	}
 	return b.String()
+}
+
+// TestStreamEvents_B1_ResumeFromAnnouncedPosition: a stream opened at "end" that announces its
+// position with an id-only block and drops before any event resumes from that position.
+func TestStreamEvents_B1_ResumeFromAnnouncedPosition(t *testing.T) {
+	var mu sync.Mutex
+	var queries []string
+	hub := newFakeHub(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		mu.Lock()
+		n := len(queries)
+		queries = append(queries, r.URL.RawQuery+" last="+r.Header.Get("Last-Event-ID"))
+		mu.Unlock()
+		w.WriteHeader(200)
+		if n == 0 {
+			fmt.Fprint(w, "id: 10\n\n") // current position, then the connection drops
+			return
+		}
+		writeSSE(w, 10, `{"sequenceNumber":10,"deviceId":"d"}`) // inclusive replay: skipped
+		writeSSE(w, 11, `{"sequenceNumber":11,"deviceId":"d"}`)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stop := errors.New("stop")
+	var got []int64
+	err := hub.client(t).StreamEvents(ctx, EventFilter{}, FromEnd, func(e Event) error {
+		got = append(got, e.SequenceNumber)
+		return stop
+	})
+	if !errors.Is(err, stop) || fmt.Sprint(got) != "[11]" {
+		t.Fatalf("err %v got %v", err, got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(queries) != 2 || !strings.Contains(queries[0], "from=end") || !strings.Contains(queries[1], "from=10") || !strings.HasSuffix(queries[1], "last=10") {
+		t.Errorf("queries %q", queries)
+	}
 }
