@@ -28,6 +28,9 @@ const DefaultTokenTTL = time.Hour
 // DefaultTimeout bounds each non-streaming request unless its context has an earlier deadline.
 const DefaultTimeout = 60 * time.Second
 
+// DefaultStreamIdleTimeout is three of the cloud's 15-second keep-alive intervals.
+const DefaultStreamIdleTimeout = 45 * time.Second
+
 // maxResponse caps the size of a response body read into memory.
 const maxResponse = 64 << 20
 
@@ -48,6 +51,10 @@ type Config struct {
 	TokenTTL time.Duration
 	// Timeout bounds each non-streaming request; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// StreamIdleTimeout drops and reconnects an event stream that delivered no byte (not even a
+	// keep-alive comment; the cloud sends one every 15 s) for this long; 0 means
+	// DefaultStreamIdleTimeout.
+	StreamIdleTimeout time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger receives stream reconnect diagnostics; nil discards them.
@@ -61,6 +68,7 @@ type Client struct {
 	http     *http.Client
 	tokenTTL time.Duration
 	timeout  time.Duration
+	idle     time.Duration
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -93,6 +101,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
+	}
+	if c.idle = cfg.StreamIdleTimeout; c.idle <= 0 {
+		c.idle = DefaultStreamIdleTimeout
 	}
 	if c.now == nil {
 		c.now = time.Now

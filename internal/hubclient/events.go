@@ -144,25 +144,56 @@ func (s *stream) once(ctx context.Context) (progressed bool, err error) {
 	if s.last >= 0 {
 		h.Set("Last-Event-ID", strconv.FormatInt(s.last, 10))
 	}
-	req, err := s.c.newRequest(ctx, &request{method: http.MethodGet, segs: []string{"events", "stream"}, query: q, header: h})
+	// The connection is dropped when no byte arrives for the idle timeout (half-open link, B2).
+	connCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := time.AfterFunc(s.c.idle, cancel)
+	defer idle.Stop()
+	req, err := s.c.newRequest(connCtx, &request{method: http.MethodGet, segs: []string{"events", "stream"}, query: q, header: h})
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := s.c.http.Do(req)
 	if err != nil {
-		return false, err
+		return false, s.idleErr(ctx, connCtx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return false, decodeError(resp.StatusCode, resp.Header, data)
 	}
-	err = readSSE(resp.Body, s.deliver)
+	err = readSSE(&idleReader{r: resp.Body, timer: idle, d: s.c.idle}, s.deliver)
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF // the hub never ends a stream on its own
 	}
-	return true, err
+	return true, s.idleErr(ctx, connCtx, err)
+}
+
+// errStreamIdle reports a stream dropped by the idle timeout.
+var errStreamIdle = errors.New("event stream idle, reconnecting")
+
+// idleErr replaces the error of a connection cancelled by the idle timer.
+func (s *stream) idleErr(ctx, connCtx context.Context, err error) error {
+	if err != nil && ctx.Err() == nil && connCtx.Err() != nil {
+		return fmt.Errorf("%w (no data for %s)", errStreamIdle, s.c.idle)
+	}
+	return err
+}
+
+// idleReader re-arms timer for d after every read that returned data.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (ir *idleReader) Read(p []byte) (int, error) {
+	n, err := ir.r.Read(p)
+	if n > 0 {
+		ir.timer.Reset(ir.d)
+	}
+	return n, err
 }
 
 // deliver decodes one SSE event and hands it to fn, skipping replays.

@@ -208,3 +208,37 @@ func TestStreamEvents_B1_ResumeFromAnnouncedPosition(t *testing.T) {
 		t.Errorf("queries %q", queries)
 	}
 }
+
+// TestStreamEvents_B2_IdleStreamReconnects: a stream that goes silent (half-open link, no
+// keep-alives) is dropped after the idle timeout and reopened from the last event.
+func TestStreamEvents_B2_IdleStreamReconnects(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	hub := newFakeHub(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		mu.Lock()
+		conns++
+		n := conns
+		mu.Unlock()
+		w.WriteHeader(200)
+		writeSSE(w, n, fmt.Sprintf(`{"sequenceNumber":%d,"deviceId":"d"}`, n))
+		<-r.Context().Done() // then silence, as on a half-open link
+	})
+	c, err := New(Config{ConnectionString: testCS, CAFile: hub.caFile(t), Endpoint: hub.srv.URL, StreamIdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []int64
+	stop := errors.New("stop")
+	err = c.StreamEvents(ctx, EventFilter{}, FromStart, func(e Event) error {
+		got = append(got, e.SequenceNumber)
+		if len(got) == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || fmt.Sprint(got) != "[1 2]" {
+		t.Fatalf("err %v got %v", err, got)
+	}
+}
