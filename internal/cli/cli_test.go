@@ -321,7 +321,7 @@ func TestMonitor_StreamQuery(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	q, _ := url.ParseQuery(h.last(t, "GET", "/events/stream").Query)
-	if r.stderr != "outpost: monitoring events on "+testHost+" (ctrl-c to stop)\n" {
+	if r.stderr != "Monitoring events on "+testHost+" (ctrl-c to stop)...\n" {
 		t.Errorf("stderr %q", r.stderr)
 	}
 	if q.Get("deviceId") != "edge1" || q.Get("moduleId") != "filter" || q.Get("from") != "end" {

@@ -75,7 +75,7 @@ on stdout, {"event":{"origin":DEVICE,"module":MODULE,"payload":BODY}}, plus "ann
 			ctx, cancel = context.WithTimeout(ctx, timeout)
 			defer cancel()
 		}
-		fmt.Fprintf(e.stderr, "outpost: monitoring events on %s (ctrl-c to stop)\n", client.HostName())
+		fmt.Fprintf(e.stderr, "Monitoring events on %s (ctrl-c to stop)...\n", client.HostName())
 		err = client.StreamEvents(ctx, hubclient.EventFilter{DeviceID: device, ModuleID: module}, from, func(ev hubclient.Event) error {
 			b, err := json.Marshal(monitorLineOf(ev, props))
 			if err != nil {
