@@ -15,7 +15,9 @@
 // mode grants any access to group or others are refused on load
 // (RELIABILITY SEC-16).
 //
-// Decisions that depend on time take `now` as an argument (RELIABILITY C4).
+// Decisions that depend on time take `now` as an argument (RELIABILITY C4);
+// RenewingServerCert renews the served certificate during the handshake
+// before it expires, also after the clock jumps.
 // Chain verification is explicit (VerifyChain): ServerTLSConfig requests a
 // client certificate but never verifies it, because which CA or thumbprint a
 // device must match is known only to the registry (RELIABILITY F5).
