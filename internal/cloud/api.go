@@ -377,7 +377,9 @@ func (c *Cloud) handleEventStream(w http.ResponseWriter, r *http.Request, _ *pri
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, ": outpost event stream\n\n")
+	// Announcing the start position lets a client that drops before the first event resume
+	// from here instead of from a later end.
+	_, _ = fmt.Fprintf(w, ": outpost event stream\nid: %d\n\n", after)
 	flusher.Flush()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()

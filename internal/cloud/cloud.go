@@ -182,6 +182,7 @@ func (c *Cloud) serve(ctx context.Context) error {
 		errs      = make(chan error, 8)
 	)
 	defer func() {
+		cancel() // ends event streams and the background loops before the servers drain
 		for _, s := range servers {
 			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = s.Shutdown(sctx)
@@ -228,8 +229,11 @@ func (c *Cloud) serve(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// Requests run under ctx so that long-lived event streams end at shutdown instead of
+		// holding Shutdown for its whole timeout.
 		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)}
+			ErrorLog:    slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
+			BaseContext: func(net.Listener) context.Context { return ctx }}
 		servers = append(servers, s)
 		if tlsOn {
 			l = tls.NewListener(l, tlsCfg)
