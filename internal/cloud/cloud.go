@@ -297,12 +297,14 @@ func (c *Cloud) tlsConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := pki.LoadOrCreateServerCert(filepath.Join(c.cfg.DataDir, "pki"), ca, certHosts(c.cfg.Hostnames), c.now())
+	// The generated certificate renews itself during a handshake once it nears expiry, so a
+	// long-running cloud never serves an expired certificate (RELIABILITY C4, SEC-04).
+	cert, err := pki.NewRenewingServerCert(filepath.Join(c.cfg.DataDir, "pki"), ca, certHosts(c.cfg.Hostnames), c.now)
 	if err != nil {
 		return nil, err
 	}
 	c.caPEM = ca.CertPEM
-	return pki.ServerTLSConfig(cert), nil
+	return cert.TLSConfig(), nil
 }
 
 // writeReadyCA publishes DataDir/ca.pem, the signal that the cloud is listening. With a
