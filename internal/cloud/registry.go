@@ -229,14 +229,20 @@ func (r *registry) updateDevice(ctx context.Context, in *Device, ifMatch string)
 
 // deleteDevice removes a device and everything it owns.
 func (r *registry) deleteDevice(ctx context.Context, id, ifMatch string) error {
-	k := store.Key{DeviceID: id}
+	return r.deleteIdentity(ctx, store.Key{DeviceID: id}, ifMatch)
+}
+
+// deleteIdentity removes a device or module whose etag matches ifMatch.
+func (r *registry) deleteIdentity(ctx context.Context, k store.Key, ifMatch string) error {
 	err := r.st.DeleteIdentity(ctx, k, func(doc []byte) error {
-		var cur Device
+		var cur struct {
+			ETag string `json:"etag"`
+		}
 		if err := decodeJSON(doc, &cur); err != nil {
 			return err
 		}
 		if !etagMatches(ifMatch, cur.ETag) {
-			return iothub.Errorf(http.StatusPreconditionFailed, iothub.CodePreconditionFailed, "etag mismatch for device %s", id)
+			return iothub.Errorf(http.StatusPreconditionFailed, iothub.CodePreconditionFailed, "etag mismatch for %s", k)
 		}
 		return nil
 	})
@@ -252,15 +258,7 @@ func (r *registry) listDevices(ctx context.Context, top int) ([]*Device, error) 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Device, 0, len(docs))
-	for _, doc := range docs {
-		d := &Device{}
-		if err := decodeJSON(doc, d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, nil
+	return decodeAll[Device](docs)
 }
 
 // createModule creates a module on an existing device.
@@ -314,22 +312,7 @@ func (r *registry) updateModule(ctx context.Context, in *Module, ifMatch string)
 }
 
 func (r *registry) deleteModule(ctx context.Context, deviceID, moduleID, ifMatch string) error {
-	k := store.Key{DeviceID: deviceID, ModuleID: moduleID}
-	err := r.st.DeleteIdentity(ctx, k, func(doc []byte) error {
-		var cur Module
-		if err := decodeJSON(doc, &cur); err != nil {
-			return err
-		}
-		if !etagMatches(ifMatch, cur.ETag) {
-			return iothub.Errorf(http.StatusPreconditionFailed, iothub.CodePreconditionFailed, "etag mismatch for module %s", k)
-		}
-		return nil
-	})
-	if err != nil {
-		return mapStoreErr(err, k)
-	}
-	r.changed(k)
-	return nil
+	return r.deleteIdentity(ctx, store.Key{DeviceID: deviceID, ModuleID: moduleID}, ifMatch)
 }
 
 func (r *registry) listModules(ctx context.Context, deviceID string) ([]*Module, error) {
@@ -340,15 +323,7 @@ func (r *registry) listModules(ctx context.Context, deviceID string) ([]*Module,
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Module, 0, len(docs))
-	for _, doc := range docs {
-		m := &Module{}
-		if err := decodeJSON(doc, m); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return decodeAll[Module](docs)
 }
 
 func (r *registry) changed(k store.Key) {
@@ -367,4 +342,17 @@ func keepKeys(next *Authentication, cur Authentication) {
 		k := *cur.SymmetricKey
 		next.SymmetricKey = &k
 	}
+}
+
+// decodeAll decodes stored JSON documents.
+func decodeAll[T any](docs [][]byte) ([]*T, error) {
+	out := make([]*T, 0, len(docs))
+	for _, doc := range docs {
+		v := new(T)
+		if err := decodeJSON(doc, v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
