@@ -273,7 +273,7 @@ func TestC2DSend_Headers(t *testing.T) {
 		t.Errorf("query %s", req.Query)
 	}
 	for k, v := range map[string]string{"Iothub-Messageid": "abc", "Iothub-Correlationid": "c1", "Iothub-Ack": "full",
-		"Iothub-Contenttype": "text/plain", "Iothub-Contentencoding": "utf-8", "Iothub-App-K": "v=w", "Iothub-App-N": ""} {
+		"Iothub-Contenttype": "text/plain", "Iothub-Contentencoding": "utf-8", "Iothub-App-Properties": "k=v%3Dw&n="} {
 		if vals, ok := req.Header[k]; !ok || vals[0] != v {
 			t.Errorf("header %s = %v, want %q", k, vals, v)
 		}

@@ -301,8 +301,17 @@ func (c *Cloud) handleSendC2D(w http.ResponseWriter, r *http.Request, _ *princip
 		lname := strings.ToLower(name)
 		if key, ok := c2dHeaders[lname]; ok {
 			req.System[key] = values[0]
-		} else if app, ok := strings.CutPrefix(lname, "iothub-app-"); ok {
-			req.Properties[app] = values[0]
+		} else if app, ok := strings.CutPrefix(lname, "iothub-app-"); ok && app != "properties" {
+			req.Properties[app] = values[0] // HTTP folds the case of these names
+		}
+	}
+	if bag := r.Header.Get("iothub-app-properties"); bag != "" {
+		_, app, err := iothub.ParsePropertyBag(bag)
+		if err != nil {
+			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "iothub-app-properties is not a property bag: %v", err)
+		}
+		for k, v := range app {
+			req.Properties[k] = v
 		}
 	}
 	if ack := req.System[message.Ack]; ack != "" && ack != "none" && ack != "positive" && ack != "negative" && ack != "full" {

@@ -194,7 +194,7 @@ func TestC2DDeliveredAndCompleted(t *testing.T) {
 	key := tc.createDevice("d")
 	ctx := tc.ctx()
 	// Queued while offline, delivered on subscribe.
-	if _, err := tc.svc.SendC2D(ctx, "d", hubclient.C2DMessage{Body: []byte("hello"), MessageID: "c-1", Properties: map[string]string{"color": "red"}}); err != nil {
+	if _, err := tc.svc.SendC2D(ctx, "d", hubclient.C2DMessage{Body: []byte("hello"), MessageID: "c-1", Properties: map[string]string{"color": "red", "Room Name": "B/12"}}); err != nil {
 		t.Fatal(err)
 	}
 	rec := newReceived()
@@ -204,7 +204,8 @@ func TestC2DDeliveredAndCompleted(t *testing.T) {
 	if string(m.Payload()) != "hello" || !strings.HasPrefix(m.Topic(), "devices/d/messages/devicebound/") {
 		t.Fatalf("c2d: %s %s", m.Topic(), m.Payload())
 	}
-	if !strings.Contains(m.Topic(), "%24.mid=c-1") || !strings.Contains(m.Topic(), "color=red") || !strings.Contains(m.Topic(), "%24.to=%2Fdevices%2Fd%2Fmessages%2FdeviceBound") {
+	if !strings.Contains(m.Topic(), "%24.mid=c-1") || !strings.Contains(m.Topic(), "color=red") || !strings.Contains(m.Topic(), "Room%20Name=B%2F12") ||
+		!strings.Contains(m.Topic(), "%24.to=%2Fdevices%2Fd%2Fmessages%2FdeviceBound") {
 		t.Fatalf("c2d topic %s", m.Topic())
 	}
 	eventually(t, 10*time.Second, func() bool {

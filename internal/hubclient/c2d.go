@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/message"
 )
 
 // C2DMessage is a cloud-to-device message to send.
@@ -28,8 +31,8 @@ type C2DMessage struct {
 
 // SendC2D queues a cloud-to-device message for a device.
 //
-// Application property names travel as HTTP header names, so they are limited to header token
-// characters and, as HTTP headers are case-insensitive, their case may not survive.
+// Application properties travel in one iothub-app-properties header as an IoT Hub property bag
+// (percent-encoded k=v pairs), so any name survives with its case.
 func (c *Client) SendC2D(ctx context.Context, deviceID string, m C2DMessage) (*C2DResult, error) {
 	h := http.Header{}
 	set := func(k, v string) {
@@ -53,11 +56,14 @@ func (c *Client) SendC2D(ctx context.Context, deviceID string, m C2DMessage) (*C
 	} else if !m.Expiry.IsZero() {
 		set("iothub-expiry", m.Expiry.UTC().Format(time.RFC3339))
 	}
-	for k, v := range m.Properties {
-		if k == "" {
-			return nil, fmt.Errorf("hubclient: send c2d to %s: empty property name", deviceID)
+	if len(m.Properties) > 0 {
+		for k := range m.Properties {
+			if k == "" {
+				return nil, fmt.Errorf("hubclient: send c2d to %s: empty property name", deviceID)
+			}
 		}
-		h["iothub-app-"+k] = []string{v}
+		// One property-bag header keeps the names' case, which HTTP header names would not.
+		set("iothub-app-properties", iothub.EncodePropertyBag(&message.Message{Properties: m.Properties}))
 	}
 	var out C2DResult
 	err := c.do(ctx, &request{method: http.MethodPost, segs: c2dSegs(deviceID), query: q, header: h, body: m.Body}, &out)

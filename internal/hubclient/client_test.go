@@ -202,7 +202,7 @@ func TestClient_F2_RequestsAreSignedAndRouted(t *testing.T) {
 			return err
 		}, method: "POST", path: "/devices/d1/messages/deviceBound", query: "ttl=5400", bodyHas: "hello",
 			header: map[string]string{"Iothub-Messageid": "m1", "Iothub-Correlationid": "c1", "Iothub-Ack": "full",
-				"Iothub-Contenttype": "text/plain", "Iothub-App-K": "v"}},
+				"Iothub-Contenttype": "text/plain", "Iothub-App-Properties": "k=v"}},
 		{name: "list c2d", do: func() error { _, err := c.ListC2D(ctx, "d1"); return err },
 			method: "GET", path: "/devices/d1/messages/deviceBound"},
 		{name: "apply configuration", do: func() error {
