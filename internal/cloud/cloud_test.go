@@ -369,6 +369,41 @@ func TestSessionSurvivesReconnectAndRestart(t *testing.T) {
 	}
 }
 
+// TestC2DResumesOnRestoredSession: a device that subscribed once gets C2D after reconnecting
+// without subscribing again, as the Node SDK does after renewing its token.
+func TestC2DResumesOnRestoredSession(t *testing.T) {
+	tc := startCloud(t)
+	key := tc.createDevice("d")
+	rec := newReceived()
+	c := tc.mustConnect("d", "", key, clientOpts{onMessage: rec.handler})
+	subscribe(t, c, "devices/d/messages/devicebound/#", rec.handler)
+	c.Disconnect(50)
+	tc.mustConnect("d", "", key, clientOpts{onMessage: rec.handler})
+	if _, err := tc.svc.SendC2D(tc.ctx(), "d", hubclient.C2DMessage{Body: []byte("after renewal")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := rec.next(t, 10*time.Second); string(m.Payload()) != "after renewal" {
+		t.Fatalf("got %s", m.Payload())
+	}
+}
+
+// TestDeletedIdentityLosesItsSession: re-creating a device does not restore the old subscriptions.
+func TestDeletedIdentityLosesItsSession(t *testing.T) {
+	tc := startCloud(t)
+	key := tc.createDevice("d")
+	c := tc.mustConnect("d", "", key, clientOpts{})
+	subscribe(t, c, "$iothub/methods/POST/#", nil)
+	c.Disconnect(50)
+	if err := tc.svc.DeleteDevice(tc.ctx(), "d", ""); err != nil {
+		t.Fatal(err)
+	}
+	key = tc.createDevice("d")
+	tc.mustConnect("d", "", key, clientOpts{})
+	if _, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", hubclient.MethodRequest{MethodName: "ping", ResponseTimeoutInSeconds: 5}); !hubclient.IsStatus(err, http.StatusNotFound) {
+		t.Fatalf("old subscription restored for a new identity: %v", err)
+	}
+}
+
 func TestWebSocketTransport(t *testing.T) {
 	tc := startCloud(t)
 	key := tc.createDevice("ws")

@@ -74,21 +74,22 @@ func (s *Store) DeleteIdentity(ctx context.Context, k Key, check func(doc []byte
 		if err := check(doc); err != nil {
 			return err
 		}
-		stmts := []string{
-			`DELETE FROM identities WHERE device_id = ? AND module_id = ?`,
-			`DELETE FROM twins WHERE device_id = ? AND module_id = ?`,
+		// A new identity with the same id must not inherit the old one's MQTT session.
+		stmts := [][]any{
+			{`DELETE FROM identities WHERE device_id = ? AND module_id = ?`, k.DeviceID, k.ModuleID},
+			{`DELETE FROM twins WHERE device_id = ? AND module_id = ?`, k.DeviceID, k.ModuleID},
+			{`DELETE FROM sessions WHERE client_id = ?`, k.String()},
 		}
-		args := []any{k.DeviceID, k.ModuleID}
 		if k.ModuleID == "" {
-			stmts = []string{
-				`DELETE FROM identities WHERE device_id = ?`,
-				`DELETE FROM twins WHERE device_id = ?`,
-				`DELETE FROM c2d WHERE device_id = ?`,
+			stmts = [][]any{
+				{`DELETE FROM identities WHERE device_id = ?`, k.DeviceID},
+				{`DELETE FROM twins WHERE device_id = ?`, k.DeviceID},
+				{`DELETE FROM c2d WHERE device_id = ?`, k.DeviceID},
+				{`DELETE FROM sessions WHERE client_id = ? OR substr(client_id, 1, ?) = ?`, k.DeviceID, len(k.DeviceID) + 1, k.DeviceID + "/"},
 			}
-			args = args[:1]
 		}
-		for _, q := range stmts {
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		for _, st := range stmts {
+			if _, err := tx.ExecContext(ctx, st[0].(string), st[1:]...); err != nil {
 				return fmt.Errorf("store: delete %s: %w", k, err)
 			}
 		}
