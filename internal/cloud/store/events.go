@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -16,26 +17,47 @@ type Event struct {
 	Doc      []byte // the message, encoded by the caller
 }
 
+// maxRowsPerInsert keeps a multi-row INSERT under SQLite's limit of bound variables.
+const maxRowsPerInsert = 500
+
 // AppendEvents stores events in one transaction (one fsync for the group) and fills in their
-// sequence numbers.
+// sequence numbers. Rows go in with multi-row INSERTs: one statement per 500 events instead of
+// one per event. The context only bounds waiting to start; once started, the group is written.
 func (s *Store) AppendEvents(ctx context.Context, events []*Event) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (enqueued, device_id, module_id, doc) VALUES (?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("store: prepare append: %w", err)
-		}
-		defer stmt.Close()
-		for _, e := range events {
-			res, err := stmt.ExecContext(ctx, nowMillis(e.Enqueued), e.DeviceID, e.ModuleID, e.Doc)
-			if err != nil {
-				return fmt.Errorf("store: append event: %w", err)
-			}
-			if e.Seq, err = res.LastInsertId(); err != nil {
-				return fmt.Errorf("store: event seq: %w", err)
+		for start := 0; start < len(events); start += maxRowsPerInsert {
+			if err := insertEvents(tx, events[start:min(start+maxRowsPerInsert, len(events))]); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+}
+
+func insertEvents(tx *sql.Tx, events []*Event) error {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO events (enqueued, device_id, module_id, doc) VALUES `)
+	args := make([]any, 0, 4*len(events))
+	for i, e := range events {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?,?,?,?)")
+		args = append(args, nowMillis(e.Enqueued), e.DeviceID, e.ModuleID, e.Doc)
+	}
+	res, err := tx.Exec(q.String(), args...)
+	if err != nil {
+		return fmt.Errorf("store: append events: %w", err)
+	}
+	last, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("store: event seq: %w", err)
+	}
+	// One statement on the only writer connection: its rows got consecutive sequence numbers.
+	for i, e := range events {
+		e.Seq = last - int64(len(events)-1-i)
+	}
+	return nil
 }
 
 // EventFilter selects events; empty fields match everything.

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestAppendEventsAssignsConsecutiveSequenceNumbers(t *testing.T) {
+	st, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	for _, n := range []int{1, 3, maxRowsPerInsert + 7} {
+		evs := make([]*Event, n)
+		for i := range evs {
+			evs[i] = &Event{Enqueued: time.Now(), DeviceID: "d", Doc: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+		}
+		if err := st.AppendEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.ReadEvents(ctx, evs[0].Seq-1, EventFilter{}, n+1)
+		if err != nil || len(got) != n {
+			t.Fatalf("read %d events: %v %d", n, err, len(got))
+		}
+		for i, e := range got {
+			if e.Seq != evs[i].Seq || string(e.Doc) != string(evs[i].Doc) {
+				t.Fatalf("event %d of %d: stored seq %d doc %s, assigned seq %d doc %s", i, n, e.Seq, e.Doc, evs[i].Seq, evs[i].Doc)
+			}
+		}
+	}
+}
+
+func TestDeviceDeleteRemovesItsModulesSessionsAndQueue(t *testing.T) {
+	st, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	for _, k := range []Key{{DeviceID: "d"}, {DeviceID: "d", ModuleID: "m"}, {DeviceID: "dx"}} {
+		if err := st.CreateIdentity(ctx, k, []byte(`{}`), []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutSession(ctx, k.String(), []byte(`[]`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.EnqueueC2D(ctx, &C2DMessage{DeviceID: "d", Expiry: time.Now().Add(time.Hour), Doc: []byte(`{}`)}, 10, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteIdentity(ctx, Key{DeviceID: "d"}, func([]byte) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"d", "d/m"} {
+		if _, err := st.GetSession(ctx, id); err != ErrNotFound {
+			t.Errorf("session %s survived: %v", id, err)
+		}
+	}
+	if _, err := st.GetSession(ctx, "dx"); err != nil {
+		t.Errorf("the session of device dx went with d: %v", err)
+	}
+	if _, err := st.GetIdentity(ctx, Key{DeviceID: "d", ModuleID: "m"}); err != ErrNotFound {
+		t.Errorf("module survived: %v", err)
+	}
+	if n, _ := st.CountC2D(ctx, "d", time.Now()); n != 0 {
+		t.Errorf("%d queued messages survived", n)
+	}
+}
