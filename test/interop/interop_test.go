@@ -42,7 +42,7 @@ const (
 )
 
 // scenarioFiles are run by `node --test`, in this order.
-var scenarioFiles = []string{"service.test.js", "device.test.js"}
+var scenarioFiles = []string{"service.test.js", "device.test.js", "module.test.js"}
 
 // TestInterop_NodeSDKs is the whole suite: one Go test, failing (never
 // skipping) when something it needs is missing.

@@ -139,17 +139,19 @@ function normalizeEvent(line) {
 }
 
 /**
- * Monitor runs `outpost monitor --device ID --timeout T` and collects the JSON
+ * Monitor runs `outpost monitor --device ID [--module M] --timeout T` and collects the JSON
  * events it prints, one per line.
  */
 class Monitor {
-  constructor(deviceId, timeout = '30s') {
+  constructor(deviceId, timeout = '30s', { moduleId } = {}) {
     this.events = [];
     this.stderr = '';
     this.exited = null;
     this._waiters = [];
     // --properties: include system/application properties (az iot hub monitor-events style).
-    this.proc = spawn(env('OUTPOST_BIN'), ['monitor', '--device', deviceId, '--properties', '--timeout', timeout], {
+    const args = ['monitor', '--device', deviceId, '--properties', '--timeout', timeout];
+    if (moduleId) args.push('--module', moduleId);
+    this.proc = spawn(env('OUTPOST_BIN'), args, {
       env: cliEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

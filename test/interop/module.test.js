@@ -1,0 +1,507 @@
+// Module scenario: module identities through azure-iothub (Registry module CRUD, module twins,
+// edge devices, applyConfigurationContentOnDevice) and azure-iot-device's ModuleClient over Mqtt
+// and MqttWs directly against the outpost cloud (telemetry, module twin, direct methods).
+//
+// Environment (set by interop_test.go): OUTPOST_BIN, OUTPOST_CONNECTION_STRING, OUTPOST_CA_FILE,
+// OUTPOST_ENDPOINT, NODE_EXTRA_CA_CERTS. Devices and modules are created here (Registry.addModule
+// for the Mqtt run, `outpost module create` for the MqttWs run) and deleted at the end.
+//
+// SDK API names in the pinned azure-iothub 1.16.6: there is no `Client.invokeModuleMethod` — a
+// module method is `Client.invokeDeviceMethod(deviceId, moduleId, params)` (POST
+// /twins/{d}/modules/{m}/methods) — and no `Registry.applyConfigurationContent` — it is
+// `Registry.applyConfigurationContentOnDevice(deviceId, content)` (POST
+// /devices/{d}/applyConfigurationContent with the content as the JSON body).
+// `Registry.updateModuleTwin(deviceId, moduleId, patch, etag)` needs a truthy etag ('*' for any).
+'use strict';
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+
+const { ModuleClient, Message } = require('azure-iot-device');
+const { NoRetry } = require('azure-iot-common');
+const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
+const { Registry, Client: ServiceClient } = require('azure-iothub');
+
+const { env, hostOf, preflight, outpost, Monitor, poll, withTimeout, pick, describeError } = require('./lib');
+
+const OP_MS = 10000; // bound for one SDK operation
+
+/** expectNotFound asserts an SDK error is HTTP 404 whose IoT Hub error code is `code`. */
+function expectNotFound(what, code) {
+  return (err) => {
+    assert.equal(err.response && err.response.statusCode, 404, `${what}: want HTTP 404, got ${describeError(err)}`);
+    assert.match(String(err.responseBody), new RegExp(`ErrorCode:${code}\\b`), `${what}: body names ${code}`);
+    return true;
+  };
+}
+
+describe('service SDK: module identities', { timeout: 60000 }, () => {
+  let registry;
+  const suffix = crypto.randomBytes(4).toString('hex');
+  const created = new Set();
+
+  before(async () => {
+    await preflight([]);
+    registry = Registry.fromConnectionString(env('OUTPOST_CONNECTION_STRING'));
+  });
+
+  after(async () => {
+    for (const id of created) {
+      try { await registry.delete(id); } catch { /* already gone */ }
+    }
+  });
+
+  it('Registry addModule/getModule/getModulesOnDevice/updateModule (etag and forced)/removeModule', async () => {
+    const deviceId = `interop-modreg-${suffix}`;
+    await registry.create({ deviceId });
+    created.add(deviceId);
+    assert.deepEqual((await registry.getModulesOnDevice(deviceId)).responseBody, [],
+      'a plain device has no modules');
+
+    const res = await registry.addModule({ deviceId, moduleId: 'filter' });
+    assert.equal(res.httpResponse.statusCode, 200, 'addModule answers 200');
+    const mod = res.responseBody;
+    assert.equal(mod.deviceId, deviceId);
+    assert.equal(mod.moduleId, 'filter');
+    assert.ok(mod.generationId, 'generationId assigned');
+    assert.ok(mod.etag, 'etag assigned');
+    const keys = mod.authentication && mod.authentication.symmetricKey;
+    assert.ok(keys && keys.primaryKey && keys.secondaryKey, 'symmetric keys generated');
+    assert.ok(Buffer.from(keys.primaryKey, 'base64').length >= 16, 'primary key is base64');
+    assert.notEqual(keys.primaryKey, keys.secondaryKey);
+
+    // given keys and managedBy are kept
+    const given = crypto.randomBytes(32).toString('base64');
+    const given2 = crypto.randomBytes(32).toString('base64');
+    const mod2 = (await registry.addModule({
+      deviceId, moduleId: 'sensor', managedBy: 'IotEdge',
+      authentication: { symmetricKey: { primaryKey: given, secondaryKey: given2 } },
+    })).responseBody;
+    assert.equal(mod2.authentication.symmetricKey.primaryKey, given, 'given primary key kept');
+    assert.equal(mod2.managedBy, 'IotEdge', 'managedBy kept');
+
+    await assert.rejects(registry.addModule({ deviceId, moduleId: 'filter' }), (err) => {
+      assert.equal(err.response && err.response.statusCode, 409, `add twice: want 409, got ${describeError(err)}`);
+      assert.match(String(err.responseBody), /ErrorCode:ModuleAlreadyExistsOnDevice\b/);
+      return true;
+    });
+
+    const got = (await registry.getModule(deviceId, 'filter')).responseBody;
+    assert.equal(got.moduleId, 'filter');
+    assert.equal(got.deviceId, deviceId);
+    assert.equal(got.etag, mod.etag, 'etag stable without changes');
+    assert.equal(got.generationId, mod.generationId);
+    assert.equal(got.authentication.symmetricKey.primaryKey, keys.primaryKey);
+    assert.equal(got.connectionState, 'Disconnected');
+
+    const list = (await registry.getModulesOnDevice(deviceId)).responseBody;
+    assert.ok(Array.isArray(list), 'getModulesOnDevice returns an array');
+    assert.deepEqual(list.map((m) => m.moduleId).sort(), ['filter', 'sensor']);
+    assert.ok(list.every((m) => m.deviceId === deviceId));
+
+    // updateModule with the etag (If-Match: "etag"): new keys, new etag, same generationId
+    const newKey = crypto.randomBytes(32).toString('base64');
+    const upd = (await registry.updateModule({
+      ...got, authentication: { symmetricKey: { primaryKey: newKey, secondaryKey: keys.secondaryKey } },
+    })).responseBody;
+    assert.equal(upd.authentication.symmetricKey.primaryKey, newKey, 'key updated');
+    assert.notEqual(upd.etag, got.etag, 'etag changes on update');
+    assert.equal(upd.generationId, got.generationId, 'generationId survives an update');
+    assert.equal((await registry.getModule(deviceId, 'filter')).responseBody.authentication.symmetricKey.primaryKey, newKey);
+
+    // a stale etag is refused with 412
+    await assert.rejects(registry.updateModule({ ...got, managedBy: 'stale' }), (err) => {
+      assert.equal(err.response && err.response.statusCode, 412, `stale etag: got ${describeError(err)}`);
+      assert.equal(err.name, 'InvalidEtagError');
+      return true;
+    });
+    // forceUpdate (If-Match: "*") ignores the etag
+    const forced = (await registry.updateModule({ deviceId, moduleId: 'filter', managedBy: 'me',
+      authentication: { symmetricKey: { primaryKey: newKey, secondaryKey: keys.secondaryKey } } }, true)).responseBody;
+    assert.equal(forced.managedBy, 'me', 'forced update applied');
+    assert.notEqual(forced.etag, upd.etag);
+
+    // removeModule by ids (If-Match: "*") and by module object (If-Match: its etag)
+    await registry.removeModule(deviceId, 'filter');
+    await assert.rejects(registry.getModule(deviceId, 'filter'), expectNotFound('getModule after remove', 'ModuleNotFound'));
+    // (removeModule(module) has to use the callback form: azure-iothub 1.16.6's promise form
+    // passes its callback in the moduleId slot and throws "Argument 'done' cannot be falsy".)
+    const sensor = (await registry.getModule(deviceId, 'sensor')).responseBody;
+    await withTimeout('removeModule(module)', new Promise((resolve, reject) => {
+      registry.removeModule(sensor, (err) => (err ? reject(err) : resolve()));
+    }), OP_MS);
+    assert.deepEqual((await registry.getModulesOnDevice(deviceId)).responseBody, [], 'no modules left');
+  });
+
+  it('a module that does not exist: 404 ModuleNotFound from getModule, getModuleTwin, removeModule, updateModuleTwin', async () => {
+    const deviceId = `interop-modmiss-${suffix}`;
+    await registry.create({ deviceId });
+    created.add(deviceId);
+    await assert.rejects(registry.getModule(deviceId, 'ghost'), expectNotFound('getModule', 'ModuleNotFound'));
+    await assert.rejects(registry.getModuleTwin(deviceId, 'ghost'), expectNotFound('getModuleTwin', 'ModuleNotFound'));
+    await assert.rejects(registry.removeModule(deviceId, 'ghost'), expectNotFound('removeModule', 'ModuleNotFound'));
+    await assert.rejects(registry.updateModuleTwin(deviceId, 'ghost', { properties: { desired: { a: 1 } } }, '*'),
+      expectNotFound('updateModuleTwin', 'ModuleNotFound'));
+    // a module on a device that does not exist
+    await assert.rejects(registry.addModule({ deviceId: `interop-nodev-${suffix}`, moduleId: 'm' }), (err) => {
+      assert.equal(err.response && err.response.statusCode, 404, `addModule on a missing device: got ${describeError(err)}`);
+      assert.equal(err.name, 'DeviceNotFoundError', `addModule on a missing device: got ${describeError(err)}`);
+      return true;
+    });
+  });
+
+  it('module twin: getModuleTwin and updateModuleTwin (tags, desired, etag)', async () => {
+    const deviceId = `interop-modtwin-${suffix}`;
+    await registry.create({ deviceId });
+    created.add(deviceId);
+    await registry.addModule({ deviceId, moduleId: 'twinmod' });
+    const twin = (await registry.getModuleTwin(deviceId, 'twinmod')).responseBody;
+    assert.equal(twin.deviceId, deviceId);
+    assert.equal(twin.moduleId, 'twinmod');
+    assert.ok(twin.etag && twin.etag !== '*', 'module twin etag');
+    assert.equal(typeof twin.properties.desired.$version, 'number');
+    assert.equal(typeof twin.properties.reported.$version, 'number');
+    const upd = (await registry.updateModuleTwin(deviceId, 'twinmod',
+      { tags: { role: 'filter' }, properties: { desired: { threshold: 30, cfg: { unit: 'C' } } } }, twin.etag)).responseBody;
+    assert.equal(upd.moduleId, 'twinmod', 'the returned twin is the module twin');
+    assert.equal(upd.tags.role, 'filter');
+    assert.equal(upd.properties.desired.threshold, 30);
+    assert.notEqual(upd.etag, twin.etag, 'etag changes');
+    const again = (await registry.getModuleTwin(deviceId, 'twinmod')).responseBody;
+    assert.equal(again.properties.desired.cfg.unit, 'C');
+    assert.ok(again.properties.desired.$version > twin.properties.desired.$version, 'desired $version grows');
+    // the device twin is a different document
+    const dev = (await registry.getTwin(deviceId)).responseBody;
+    assert.ok(!dev.moduleId, 'device twin has no moduleId');
+    assert.ok(!('threshold' in dev.properties.desired), 'module desired does not leak into the device twin');
+    // a stale etag is refused
+    await assert.rejects(registry.updateModuleTwin(deviceId, 'twinmod', { tags: { x: 1 } }, twin.etag), (err) => {
+      assert.equal(err.response && err.response.statusCode, 412, `stale etag: got ${describeError(err)}`);
+      assert.equal(err.name, 'InvalidEtagError');
+      return true;
+    });
+  });
+
+  it('edge device: $edgeAgent/$edgeHub listed; applyConfigurationContentOnDevice lands in the module twins', async () => {
+    const edgeId = `interop-edge-${suffix}`;
+    const res = await registry.create({ deviceId: edgeId, capabilities: { iotEdge: true } });
+    created.add(edgeId);
+    assert.equal(res.responseBody.capabilities && res.responseBody.capabilities.iotEdge, true, 'capabilities.iotEdge');
+    assert.equal((await registry.get(edgeId)).responseBody.capabilities.iotEdge, true);
+    const mods = (await registry.getModulesOnDevice(edgeId)).responseBody;
+    const ids = mods.map((m) => m.moduleId).sort();
+    assert.deepEqual(ids, ['$edgeAgent', '$edgeHub'], 'an edge device starts with $edgeAgent and $edgeHub');
+    for (const m of mods) {
+      assert.equal(m.deviceId, edgeId);
+      assert.ok(m.authentication.symmetricKey.primaryKey, `${m.moduleId} has a SAS key`);
+    }
+    const agent = (await registry.getModule(edgeId, '$edgeAgent')).responseBody;
+    assert.equal(agent.moduleId, '$edgeAgent');
+
+    const stamp = crypto.randomUUID();
+    const content = {
+      modulesContent: {
+        $edgeAgent: {
+          'properties.desired': {
+            schemaVersion: '1.1',
+            runtime: { type: 'docker', settings: { minDockerVersion: 'v1.25', loggingOptions: '' } },
+            systemModules: {
+              edgeAgent: { type: 'docker', settings: { image: 'mcr.microsoft.com/azureiotedge-agent:1.4', createOptions: '{}' } },
+              edgeHub: {
+                type: 'docker', status: 'running', restartPolicy: 'always',
+                settings: { image: 'mcr.microsoft.com/azureiotedge-hub:1.4', createOptions: '{}' },
+              },
+            },
+            modules: {
+              tempSensor: {
+                version: '1.0', type: 'docker', status: 'running', restartPolicy: 'always',
+                settings: { image: 'mcr.microsoft.com/azureiotedge-simulated-temperature-sensor:1.4', createOptions: '{}' },
+              },
+            },
+            interopStamp: stamp,
+          },
+        },
+        $edgeHub: {
+          'properties.desired': {
+            schemaVersion: '1.1',
+            routes: { upstream: 'FROM /messages/* INTO $upstream' },
+            storeAndForwardConfiguration: { timeToLiveSecs: 7200 },
+          },
+        },
+        tempSensor: { 'properties.desired': { SendInterval: 5, stamp } },
+      },
+    };
+    const applied = await registry.applyConfigurationContentOnDevice(edgeId, content);
+    assert.equal(applied.httpResponse.statusCode, 204, 'applyConfigurationContent answers 204 No Content (as IoT Hub)');
+
+    const agentTwin = (await registry.getModuleTwin(edgeId, '$edgeAgent')).responseBody;
+    const d = agentTwin.properties.desired;
+    assert.equal(agentTwin.moduleId, '$edgeAgent');
+    assert.equal(d.interopStamp, stamp, `$edgeAgent desired: ${JSON.stringify(d).slice(0, 500)}`);
+    assert.equal(d.schemaVersion, '1.1');
+    assert.equal(d.runtime.type, 'docker');
+    assert.equal(d.systemModules.edgeHub.settings.image, 'mcr.microsoft.com/azureiotedge-hub:1.4');
+    assert.equal(d.modules.tempSensor.settings.createOptions, '{}');
+    assert.equal(typeof d.$version, 'number');
+    const hubTwin = (await registry.getModuleTwin(edgeId, '$edgeHub')).responseBody;
+    assert.equal(hubTwin.properties.desired.routes.upstream, 'FROM /messages/* INTO $upstream');
+    assert.equal(hubTwin.properties.desired.storeAndForwardConfiguration.timeToLiveSecs, 7200);
+
+    // A module the deployment names but that does not exist yet gets its content when created
+    // (the edge agent creates module identities after it reads the deployment).
+    await registry.addModule({ deviceId: edgeId, moduleId: 'tempSensor', managedBy: 'IotEdge' });
+    const sensorTwin = (await registry.getModuleTwin(edgeId, 'tempSensor')).responseBody;
+    assert.equal(sensorTwin.properties.desired.SendInterval, 5);
+    assert.equal(sensorTwin.properties.desired.stamp, stamp);
+
+    // A second deployment replaces (not merges) the desired properties.
+    await registry.applyConfigurationContentOnDevice(edgeId, {
+      modulesContent: { $edgeAgent: { 'properties.desired': { schemaVersion: '1.1', second: true } } },
+    });
+    const d2 = (await registry.getModuleTwin(edgeId, '$edgeAgent')).responseBody.properties.desired;
+    assert.equal(d2.second, true);
+    assert.ok(!('interopStamp' in d2), 'a new deployment replaces $edgeAgent desired');
+    assert.ok(d2.$version > d.$version, 'desired $version grows');
+
+    // applyConfigurationContent is for edge devices only
+    const plainId = `interop-noedge-${suffix}`;
+    await registry.create({ deviceId: plainId });
+    created.add(plainId);
+    await assert.rejects(registry.applyConfigurationContentOnDevice(plainId, content), (err) => {
+      assert.equal(err.response && err.response.statusCode, 400, `non-edge device: got ${describeError(err)}`);
+      return true;
+    });
+  });
+
+  it('deleting a device deletes its modules', async () => {
+    const deviceId = `interop-moddel-${suffix}`;
+    await registry.create({ deviceId });
+    created.add(deviceId);
+    await registry.addModule({ deviceId, moduleId: 'gone' });
+    await registry.delete(deviceId);
+    created.delete(deviceId);
+    await assert.rejects(registry.getModule(deviceId, 'gone'), (err) => {
+      assert.equal(err.response && err.response.statusCode, 404, `getModule of a deleted device: got ${describeError(err)}`);
+      return true;
+    });
+    // re-creating the device does not bring the old module back
+    await registry.create({ deviceId });
+    created.add(deviceId);
+    assert.deepEqual((await registry.getModulesOnDevice(deviceId)).responseBody, []);
+  });
+
+  it('a module key authenticates only its own module (MQTT CONNECT refused otherwise)', async () => {
+    const deviceId = `interop-modauth-${suffix}`;
+    await registry.create({ deviceId });
+    created.add(deviceId);
+    const a = (await registry.addModule({ deviceId, moduleId: 'a' })).responseBody;
+    await registry.addModule({ deviceId, moduleId: 'b' });
+    const host = hostOf(env('OUTPOST_CONNECTION_STRING'));
+    const keyA = a.authentication.symmetricKey.primaryKey;
+    for (const [what, cs] of [
+      ["module a's key as module b", `HostName=${host};DeviceId=${deviceId};ModuleId=b;SharedAccessKey=${keyA}`],
+      ['a wrong key', `HostName=${host};DeviceId=${deviceId};ModuleId=a;SharedAccessKey=${crypto.randomBytes(32).toString('base64')}`],
+    ]) {
+      const c = ModuleClient.fromConnectionString(cs, Mqtt);
+      c.setRetryPolicy(new NoRetry());
+      c.on('error', () => {});
+      try {
+        await assert.rejects(withTimeout(`open with ${what}`, c.open(), OP_MS), (err) => {
+          assert.ok(!/no answer within/.test(err.message), `open with ${what}: ${err.message}`);
+          assert.equal(err.name, 'UnauthorizedError', `open with ${what}: got ${err.name}: ${err.message}`);
+          return true;
+        }, `open with ${what} must fail`);
+      } finally {
+        try { await withTimeout('close', c.close(), OP_MS); } catch { /* not open */ }
+      }
+    }
+  });
+});
+
+// ModuleClient runs: the Mqtt module is created with Registry.addModule (connection string built
+// from the generated key), the MqttWs module with `outpost module create` (printed connection string).
+const transports = [
+  { name: 'Mqtt', Transport: Mqtt, via: 'Registry.addModule' },
+  { name: 'MqttWs', Transport: MqttWs, via: 'outpost module create' },
+];
+
+for (const { name, Transport, via } of transports) {
+  describe(`module client over ${name} (module created with ${via})`, { timeout: 60000 }, () => {
+    const suffix = crypto.randomBytes(4).toString('hex');
+    const deviceId = `interop-moddev-${name.toLowerCase()}-${suffix}`;
+    const moduleId = `mod-${name.toLowerCase()}`;
+    let registry;
+    let service;
+    let client;
+
+    before(async () => {
+      await preflight(['OUTPOST_BIN', 'OUTPOST_CA_FILE', 'OUTPOST_ENDPOINT']);
+      registry = Registry.fromConnectionString(env('OUTPOST_CONNECTION_STRING'));
+      service = ServiceClient.fromConnectionString(env('OUTPOST_CONNECTION_STRING'));
+      await registry.create({ deviceId });
+      let cs;
+      if (via === 'Registry.addModule') {
+        const mod = (await registry.addModule({ deviceId, moduleId })).responseBody;
+        const host = hostOf(env('OUTPOST_CONNECTION_STRING'));
+        cs = `HostName=${host};DeviceId=${deviceId};ModuleId=${moduleId};SharedAccessKey=${mod.authentication.symmetricKey.primaryKey}`;
+      } else {
+        const { stdout } = await outpost(['module', 'create', deviceId, moduleId]);
+        cs = stdout.split('\n').map((l) => l.trim()).find((l) => l.startsWith('HostName=') && l.includes(`ModuleId=${moduleId}`));
+        assert.ok(cs, `\`outpost module create\` printed no module connection string: ${JSON.stringify(stdout)}`);
+        assert.match(cs, new RegExp(`DeviceId=${deviceId};`));
+      }
+      client = ModuleClient.fromConnectionString(cs, Transport);
+      // Fail fast: a cloud bug must surface as a failure, not be hidden by reconnects.
+      client.setRetryPolicy(new NoRetry());
+      client.on('error', (err) => { console.error(`module client (${name}) error: ${err}`); });
+      await withTimeout(`${name} module open`, client.open(), OP_MS);
+    });
+
+    after(async () => {
+      if (client) {
+        try { await withTimeout(`${name} module close`, client.close(), OP_MS); } catch (err) { console.error(String(err)); }
+      }
+      if (registry) {
+        try { await registry.delete(deviceId); } catch { /* already gone */ }
+      }
+    });
+
+    it('sends telemetry; `outpost monitor --device D --module M` shows the module stamps', async () => {
+      const mon = new Monitor(deviceId, '40s', { moduleId });
+      const run = crypto.randomUUID();
+      const sent = new Set();
+      let found = null;
+      try {
+        // The monitor may attach after its start returns; resend (each with a new
+        // messageId) until one shows up, bounded by the deadline.
+        const deadline = Date.now() + 25000;
+        let n = 0;
+        while (!found) {
+          if (Date.now() > deadline) {
+            throw new Error(`interop: no telemetry event for ${deviceId}/${moduleId} seen by outpost monitor within 25 s ` +
+              `(sent ${n}); monitor exit=${JSON.stringify(mon.exited)} stderr=${mon.stderr}` +
+              ` events=${JSON.stringify(mon.events).slice(0, 2000)}`);
+          }
+          if (mon.exited) {
+            throw new Error(`interop: outpost monitor exited early: ${JSON.stringify(mon.exited)} stderr=${mon.stderr}`);
+          }
+          const mid = `${run}-${n++}`;
+          const msg = new Message(JSON.stringify({ humidity: 40, run, seq: n }));
+          msg.messageId = mid;
+          msg.contentType = 'application/json';
+          msg.contentEncoding = 'utf-8';
+          msg.properties.add('source', 'module test');
+          sent.add(mid);
+          await withTimeout(`${name} module sendEvent`, client.sendEvent(msg), OP_MS);
+          const until = Date.now() + 2000;
+          while (!found && Date.now() < until && !mon.exited) {
+            found = mon.events.find((e) => sent.has(pick(e.systemProperties, 'messageId', 'message-id', '$.mid')));
+            if (!found) await mon.changed(until - Date.now());
+          }
+        }
+      } finally {
+        mon.stop();
+      }
+      const sys = found.systemProperties || {};
+      assert.equal(found.deviceId, deviceId, 'event deviceId');
+      assert.equal(found.moduleId, moduleId, `event module; raw=${JSON.stringify(found.raw).slice(0, 1000)}`);
+      assert.equal(pick(sys, 'iothub-connection-device-id', 'connectionDeviceId'), deviceId,
+        `iothub-connection-device-id stamp; systemProperties=${JSON.stringify(sys)}`);
+      assert.equal(pick(sys, 'iothub-connection-module-id', 'connectionModuleId'), moduleId,
+        `iothub-connection-module-id stamp; systemProperties=${JSON.stringify(sys)}`);
+      assert.equal(found.properties.source, 'module test', 'application property');
+      assert.equal(pick(sys, 'contentType', 'content-type', '$.ct'), 'application/json', 'contentType');
+      const body = typeof found.body === 'string' ? JSON.parse(found.body) : found.body;
+      assert.equal(body.run, run);
+      // every event the module-filtered monitor printed belongs to this module
+      for (const e of mon.events) assert.equal(e.moduleId, moduleId, 'monitor --module filters by module');
+    });
+
+    it('module twin: getTwin, reported patch read back with Registry.getModuleTwin', async () => {
+      const twin = await withTimeout(`${name} module getTwin`, client.getTwin(), OP_MS);
+      assert.equal(typeof twin.properties.desired.$version, 'number', 'desired.$version');
+      assert.equal(typeof twin.properties.reported.$version, 'number', 'reported.$version');
+      const stamp = crypto.randomUUID();
+      const patch = { interop: { stamp, transport: name, nested: { n: 7 } }, version: '2.0' };
+      await withTimeout(`${name} module reported update`, new Promise((resolve, reject) => {
+        twin.properties.reported.update(patch, (err) => (err ? reject(err) : resolve()));
+      }), OP_MS);
+      const got = (await registry.getModuleTwin(deviceId, moduleId)).responseBody;
+      assert.equal(got.deviceId, deviceId);
+      assert.equal(got.moduleId, moduleId);
+      const reported = got.properties.reported;
+      assert.equal(reported.interop.stamp, stamp);
+      assert.equal(reported.interop.transport, name);
+      assert.equal(reported.interop.nested.n, 7);
+      assert.equal(reported.version, '2.0');
+      // the module's reported properties are not the device's
+      const dev = (await registry.getTwin(deviceId)).responseBody;
+      assert.ok(!dev.properties.reported.interop, 'module reported does not leak into the device twin');
+      // a null deletes the member
+      await withTimeout(`${name} module reported delete`, new Promise((resolve, reject) => {
+        twin.properties.reported.update({ version: null }, (err) => (err ? reject(err) : resolve()));
+      }), OP_MS);
+      const after = (await registry.getModuleTwin(deviceId, moduleId)).responseBody.properties.reported;
+      assert.ok(!('version' in after), 'reported.version deleted by null');
+      assert.equal(after.interop.stamp, stamp);
+    });
+
+    it('module twin: desired update with Registry.updateModuleTwin reaches properties.desired', async () => {
+      const twin = await withTimeout(`${name} module getTwin`, client.getTwin(), OP_MS);
+      const probe = crypto.randomUUID();
+      const seen = [];
+      let wake = () => {};
+      twin.on('properties.desired', (delta) => { seen.push(delta); wake(); });
+      // The SDK subscribes asynchronously and gives no signal; repeat the service-side
+      // update (with a counter) until one notification arrives, bounded.
+      let n = 0;
+      const hit = await poll(`${name} module desired notification`, async () => {
+        n++;
+        await registry.updateModuleTwin(deviceId, moduleId, { properties: { desired: { probe, n, settings: { rate: 9 } } } }, '*');
+        const until = Date.now() + 2000;
+        for (;;) {
+          const h = seen.find((d) => d && d.probe === probe);
+          if (h || Date.now() >= until) return h;
+          await new Promise((r) => { wake = r; setTimeout(r, until - Date.now()); });
+        }
+      }, { timeoutMs: 20000, intervalMs: 10 });
+      assert.equal(typeof hit.$version, 'number', 'desired patch carries $version');
+      assert.equal(hit.settings.rate, 9);
+      assert.equal(twin.properties.desired.probe, probe, 'merged into twin.properties.desired');
+      const svc = (await registry.getModuleTwin(deviceId, moduleId)).responseBody;
+      assert.equal(svc.properties.desired.probe, probe);
+      assert.ok(svc.properties.desired.$version >= hit.$version, 'service $version >= notified $version');
+    });
+
+    it('direct method answered with onMethod, invoked with Client.invokeDeviceMethod(deviceId, moduleId, params)', async () => {
+      const calls = [];
+      client.onMethod('echo', (request, response) => {
+        calls.push(request);
+        response.send(202, { echo: request.payload, method: request.methodName }, (err) => {
+          if (err) console.error(`module method response send failed: ${err}`);
+        });
+      });
+      const payload = { m: moduleId, list: [3, 2, 1], s: 'a b' };
+      // onMethod subscribes asynchronously; until the subscription is active the hub answers 404.
+      const res = await poll(`${name} invoke module echo`, () => service.invokeDeviceMethod(deviceId, moduleId, {
+        methodName: 'echo', payload, responseTimeoutInSeconds: 5, connectTimeoutInSeconds: 0,
+      }), { timeoutMs: 20000, intervalMs: 500 });
+      assert.equal(res.result.status, 202, 'module status code round-trips');
+      assert.deepEqual(res.result.payload, { echo: payload, method: 'echo' }, 'payload round-trips');
+      assert.ok(calls.length >= 1);
+      assert.deepEqual(calls[calls.length - 1].payload, payload, 'module saw the JSON payload');
+      // The device itself is not connected: a device-level method is not routed to the module.
+      await assert.rejects(service.invokeDeviceMethod(deviceId, {
+        methodName: 'echo', payload, responseTimeoutInSeconds: 5, connectTimeoutInSeconds: 0,
+      }), (err) => {
+        assert.equal(err.response && err.response.statusCode, 404, `device-level invoke: got ${describeError(err)}`);
+        assert.match(String(err.responseBody), /DeviceNotOnline/);
+        return true;
+      });
+      // and the module shows as connected in the registry
+      const m = (await registry.getModule(deviceId, moduleId)).responseBody;
+      assert.equal(m.connectionState, 'Connected', 'module connectionState');
+    });
+  });
+}
