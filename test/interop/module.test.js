@@ -18,7 +18,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 
-const { ModuleClient, Message } = require('azure-iot-device');
+const { ModuleClient, Client: DeviceClient, Message } = require('azure-iot-device');
 const { NoRetry } = require('azure-iot-common');
 const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
 const { Registry, Client: ServiceClient } = require('azure-iothub');
@@ -503,5 +503,110 @@ for (const { name, Transport, via } of transports) {
       const m = (await registry.getModule(deviceId, moduleId)).responseBody;
       assert.equal(m.connectionState, 'Connected', 'module connectionState');
     });
+
+    it('the device and its module are separate identities: both connected at once, each gets its own method', async () => {
+      const devKey = (await registry.get(deviceId)).responseBody.authentication.symmetricKey.primaryKey;
+      const host = hostOf(env('OUTPOST_CONNECTION_STRING'));
+      const device = DeviceClient.fromConnectionString(`HostName=${host};DeviceId=${deviceId};SharedAccessKey=${devKey}`, Transport);
+      device.setRetryPolicy(new NoRetry());
+      device.on('error', (err) => { console.error(`device client (${name}) error: ${err}`); });
+      try {
+        await withTimeout(`${name} device open`, device.open(), OP_MS);
+        device.onDeviceMethod('who', (req, resp) => { resp.send(200, { me: 'device' }, () => {}); });
+        client.onMethod('who', (req, resp) => { resp.send(200, { me: 'module' }, () => {}); });
+        const params = { methodName: 'who', responseTimeoutInSeconds: 5, connectTimeoutInSeconds: 0 };
+        const d = await poll(`${name} invoke device who`, () => service.invokeDeviceMethod(deviceId, params),
+          { timeoutMs: 20000, intervalMs: 500 });
+        assert.deepEqual(d.result.payload, { me: 'device' }, 'device method reaches the device');
+        // the device's CONNECT did not drop the module's connection
+        const m = await poll(`${name} invoke module who`, () => service.invokeDeviceMethod(deviceId, moduleId, params),
+          { timeoutMs: 20000, intervalMs: 500 });
+        assert.deepEqual(m.result.payload, { me: 'module' }, 'module method reaches the module');
+        assert.equal((await registry.get(deviceId)).responseBody.connectionState, 'Connected', 'device connected');
+        assert.equal((await registry.getModule(deviceId, moduleId)).responseBody.connectionState, 'Connected', 'module still connected');
+      } finally {
+        try { await withTimeout(`${name} device close`, device.close(), OP_MS); } catch (err) { console.error(String(err)); }
+      }
+    });
   });
 }
+
+// The edge runtime's own identities: $edgeAgent and $edgeHub connect to the cloud as modules of
+// the edge device (the '$' goes into the MQTT username, topics and the SAS audience), read the
+// deployment from their twin and get the next deployment as a desired-properties notification.
+describe('edge runtime modules ($edgeAgent over Mqtt, $edgeHub over MqttWs)', { timeout: 60000 }, () => {
+  const suffix = crypto.randomBytes(4).toString('hex');
+  const edgeId = `interop-edgert-${suffix}`;
+  let registry;
+  const clients = [];
+
+  before(async () => {
+    await preflight([]);
+    registry = Registry.fromConnectionString(env('OUTPOST_CONNECTION_STRING'));
+    await registry.create({ deviceId: edgeId, capabilities: { iotEdge: true } });
+  });
+
+  after(async () => {
+    for (const c of clients) {
+      try { await withTimeout('edge module close', c.close(), OP_MS); } catch (err) { console.error(String(err)); }
+    }
+    if (registry) {
+      try { await registry.delete(edgeId); } catch { /* already gone */ }
+    }
+  });
+
+  for (const [moduleId, Transport, tname] of [['$edgeAgent', Mqtt, 'Mqtt'], ['$edgeHub', MqttWs, 'MqttWs']]) {
+    it(`${moduleId} over ${tname}: getTwin has the deployment, reports, and is notified of the next deployment`, async () => {
+      const first = crypto.randomUUID();
+      await registry.applyConfigurationContentOnDevice(edgeId, {
+        modulesContent: { [moduleId]: { 'properties.desired': { schemaVersion: '1.1', deployment: first } } },
+      });
+      const key = (await registry.getModule(edgeId, moduleId)).responseBody.authentication.symmetricKey.primaryKey;
+      const host = hostOf(env('OUTPOST_CONNECTION_STRING'));
+      const client = ModuleClient.fromConnectionString(
+        `HostName=${host};DeviceId=${edgeId};ModuleId=${moduleId};SharedAccessKey=${key}`, Transport);
+      clients.push(client);
+      client.setRetryPolicy(new NoRetry());
+      client.on('error', (err) => { console.error(`${moduleId} client error: ${err}`); });
+      await withTimeout(`${moduleId} open`, client.open(), OP_MS);
+
+      const twin = await withTimeout(`${moduleId} getTwin`, client.getTwin(), OP_MS);
+      assert.equal(twin.properties.desired.deployment, first, `${moduleId} twin desired holds the deployment`);
+      assert.equal(twin.properties.desired.schemaVersion, '1.1');
+
+      const reported = { schemaVersion: '1.1', lastDesiredVersion: twin.properties.desired.$version,
+        runtime: { platform: { os: 'linux', architecture: 'x86_64' } } };
+      await withTimeout(`${moduleId} reported update`, new Promise((resolve, reject) => {
+        twin.properties.reported.update(reported, (err) => (err ? reject(err) : resolve()));
+      }), OP_MS);
+      const svc = (await registry.getModuleTwin(edgeId, moduleId)).responseBody;
+      assert.equal(svc.moduleId, moduleId);
+      assert.equal(svc.properties.reported.lastDesiredVersion, twin.properties.desired.$version);
+      assert.equal(svc.properties.reported.runtime.platform.os, 'linux');
+
+      // The next deployment arrives as a desired notification (repeat until the SDK's
+      // asynchronous subscription is active, bounded).
+      const seen = [];
+      let wake = () => {};
+      twin.on('properties.desired', (delta) => { seen.push(delta); wake(); });
+      const next = crypto.randomUUID();
+      let n = 0;
+      const hit = await poll(`${moduleId} deployment notification`, async () => {
+        n++;
+        await registry.applyConfigurationContentOnDevice(edgeId, {
+          modulesContent: { [moduleId]: { 'properties.desired': { schemaVersion: '1.1', deployment: next, n } } },
+        });
+        const until = Date.now() + 2000;
+        for (;;) {
+          const h = seen.find((d) => d && d.deployment === next);
+          if (h || Date.now() >= until) return h;
+          await new Promise((r) => { wake = r; setTimeout(r, until - Date.now()); });
+        }
+      }, { timeoutMs: 20000, intervalMs: 10 });
+      assert.equal(typeof hit.$version, 'number', 'notification carries $version');
+      assert.equal(twin.properties.desired.deployment, next, 'merged into twin.properties.desired');
+      const m = (await registry.getModule(edgeId, moduleId)).responseBody;
+      assert.equal(m.connectionState, 'Connected', `${moduleId} connectionState`);
+    });
+  }
+});
