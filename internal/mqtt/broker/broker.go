@@ -126,6 +126,12 @@ type Metrics interface {
 	ConnectionRejected(reason string)
 }
 
+// ThrottleMetrics is an optional Metrics capability, found by type assertion.
+type ThrottleMetrics interface {
+	// InboundThrottled counts a packet whose handling waited for Config.MaxInboundRate (D8).
+	InboundThrottled()
+}
+
 // Config configures a Server. Zero values take the documented defaults.
 type Config struct {
 	Auth           Authenticator
@@ -145,6 +151,34 @@ type Config struct {
 	OutboundQueue      int           // queued QoS 0 packets before drop, default 256
 	Metrics            Metrics       // optional counters (may be nil)
 	WriteTimeout       time.Duration // a blocked write closes the connection after this; default 30 s
+
+	// MaxKeepAlive is the longest keep-alive the server honours (D3). A client that asks for
+	// more, or for 0 (no keep-alive), is closed all the same after 1.5 x MaxKeepAlive without
+	// a packet. MQTT 3.1.1 has no way to tell the client (MQTT 5's Server Keep Alive has), so
+	// this does not make the client ping more often: it only bounds how long a dead
+	// connection (a half-open TCP connection, a vanished device) is kept. Default 1177 s,
+	// IoT Hub's client maximum (IoT Hub enforces 1.5 x the client keep-alive capped at
+	// 1767 s, IOTEDGE-REFERENCE §1.9); negative means no maximum.
+	MaxKeepAlive time.Duration
+	// TakeoverTimeout bounds how long a CONNECT whose client id is in use waits for the
+	// previous connection's Handler.Offline to return (D10). On timeout the CONNECT is
+	// refused with CONNACK 0x03 (server unavailable) and logged at warn level. The client id
+	// stays blocked, each CONNECT waiting and being refused in turn, until that Offline
+	// returns, so Offline still precedes the next Online. Default 10 s.
+	TakeoverTimeout time.Duration
+	// MaxInboundRate limits the packets per second read from one connection (D8), with a
+	// token bucket of InboundBurst packets. A client over the rate is slowed, never dropped:
+	// the read goroutine waits for a token before it handles the packet (TCP flow control
+	// then pushes back on the client), so QoS 1 semantics are intact and a flood costs other
+	// connections nothing. A PUBACK for one of the server's own deliveries is not counted:
+	// the outbound window already bounds those. Default 1000/s: IoT Hub throttles
+	// device-to-cloud sends per hub (100/s for an S1 hub, IoT Hub quotas and throttling), so
+	// a device written for IoT Hub stays far below it, while a flooding client is held to a
+	// small share of one core. Negative means no limit.
+	MaxInboundRate float64
+	// InboundBurst is the token bucket size of MaxInboundRate; default 200, enough for the
+	// SUBSCRIBEs, twin GET and queued telemetry a device sends right after it (re)connects.
+	InboundBurst int
 }
 
 // Defaults applied by New.
@@ -157,6 +191,10 @@ const (
 	DefaultOutboundQueue      = 256
 	DefaultWriteTimeout       = 30 * time.Second
 	DefaultMaxPendingConnects = 2048
+	DefaultMaxKeepAlive       = 1177 * time.Second
+	DefaultTakeoverTimeout    = 10 * time.Second
+	DefaultMaxInboundRate     = 1000.0
+	DefaultInboundBurst       = 200
 )
 
 // maxQueuedBytes caps the bytes of queued outbound QoS 0 packets per connection (D5).
@@ -171,6 +209,9 @@ var (
 	// ErrConnClosed is returned by Conn.Publish on a closed connection, and is the
 	// reason recorded by Conn.Close(nil).
 	ErrConnClosed = errors.New("broker: connection closed")
+	// ErrTakeoverTimeout refuses a CONNECT (CONNACK 0x03) whose client id is still held by a
+	// connection whose Handler.Offline has not returned within Config.TakeoverTimeout.
+	ErrTakeoverTimeout = errors.New("broker: previous connection of the client id still ending")
 	// ErrQueueFull is returned by Conn.Publish when a QoS 0 publish was dropped (D5).
 	ErrQueueFull = errors.New("broker: outbound queue full, qos 0 publish dropped")
 )
@@ -185,6 +226,14 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.OutboundQueue, DefaultOutboundQueue)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&c.MaxPendingConnects, DefaultMaxPendingConnects)
+	setDefault(&c.TakeoverTimeout, DefaultTakeoverTimeout)
+	setDefault(&c.InboundBurst, DefaultInboundBurst)
+	if c.MaxKeepAlive == 0 {
+		c.MaxKeepAlive = DefaultMaxKeepAlive
+	}
+	if c.MaxInboundRate == 0 {
+		c.MaxInboundRate = DefaultMaxInboundRate
+	}
 	if c.Sessions == nil {
 		c.Sessions = NewMemorySessionStore()
 	}

@@ -25,11 +25,12 @@ type Conn struct {
 	log       *slog.Logger
 
 	// Set by the read goroutine during CONNECT, before ready; read-only afterwards.
-	clientID  string
-	clean     bool
-	keepAlive uint16
-	handler   Handler
-	will      *Will
+	clientID    string
+	clean       bool
+	keepAlive   uint16        // as the client asked
+	idleTimeout time.Duration // silence that closes the connection; 0 = none (D3)
+	handler     Handler
+	will        *Will
 
 	ctx        context.Context // cancelled by Close with the close reason as cause
 	cancel     context.CancelCauseFunc
@@ -43,6 +44,8 @@ type Conn struct {
 	out            outbound
 	reader         *packet.Reader // used by the read goroutine only
 	sessionPresent bool           // set during CONNECT
+	inRate         *tokenBucket   // inbound rate limit (D8), nil when off; read goroutine only
+	throttled      bool           // the rate limit has slowed this connection; read goroutine only
 
 	mu   sync.Mutex     // guards subs
 	subs []Subscription // the session's subscriptions, in subscription order
@@ -53,6 +56,10 @@ func newConn(s *Server, nc net.Conn, transport string) *Conn {
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.log = s.log.With("remote", nc.RemoteAddr().String(), "transport", transport)
 	c.out = newOutbound(s.cfg)
+	if s.cfg.MaxInboundRate > 0 {
+		b := newTokenBucket(s.cfg.MaxInboundRate, float64(s.cfg.InboundBurst))
+		c.inRate = &b
+	}
 	return c
 }
 
@@ -162,14 +169,18 @@ func (c *Conn) record(reason error) {
 		m.ProtocolError(packet.Reason(reason))
 	}
 	level := slog.LevelDebug
-	if ce != nil || packet.Reason(reason) != "other" {
+	switch {
+	case errors.Is(reason, ErrTakeoverTimeout):
+		level = slog.LevelWarn
+	case ce != nil || packet.Reason(reason) != "other":
 		level = slog.LevelInfo
 	}
 	c.srv.limited.logAttrs(level, "mqtt connection closed", "client_id", c.clientID, "remote",
 		c.nc.RemoteAddr().String(), "transport", c.transport, "reason", reason.Error())
 }
 
-// readLoop reads packets until an error; keep-alive is enforced at 1.5x [MQTT-3.1.2-24] (D3).
+// readLoop reads packets until an error; the connection is closed after its idle
+// timeout without a packet [MQTT-3.1.2-24] (D3), and slowed to MaxInboundRate (D8).
 func (c *Conn) readLoop() error {
 	for {
 		if err := c.setKeepAliveDeadline(); err != nil {
@@ -179,21 +190,72 @@ func (c *Conn) readLoop() error {
 		if err != nil {
 			return c.readError(err, "keepalive")
 		}
+		if err := c.throttle(p); err != nil {
+			return err
+		}
 		if err := c.dispatch(p); err != nil {
 			return err
 		}
 	}
 }
 
+// idleTimeout is how long a connection may stay silent: 1.5 x its keep-alive
+// [MQTT-3.1.2-24], the keep-alive capped at maxKeepAlive when that is positive; a
+// keep-alive of 0 (none) is held to maxKeepAlive too (D3). 0 means no timeout.
+func idleTimeout(keepAlive uint16, maxKeepAlive time.Duration) time.Duration {
+	ka := time.Duration(keepAlive) * time.Second
+	if maxKeepAlive > 0 && (ka == 0 || ka > maxKeepAlive) {
+		ka = maxKeepAlive
+	}
+	return ka * 3 / 2
+}
+
 func (c *Conn) setKeepAliveDeadline() error {
 	var deadline time.Time
-	if c.keepAlive > 0 {
-		deadline = time.Now().Add(time.Duration(c.keepAlive) * 1500 * time.Millisecond)
+	if c.idleTimeout > 0 {
+		deadline = time.Now().Add(c.idleTimeout)
 	}
 	if err := c.nc.SetReadDeadline(deadline); err != nil {
 		return fmt.Errorf("broker: set read deadline: %w", err)
 	}
 	return nil
+}
+
+// throttle waits until the inbound rate limit admits p (D8); it returns early with
+// the close reason when the connection closes. A PUBACK of one of the server's own
+// deliveries is free: the outbound window bounds those already.
+func (c *Conn) throttle(p packet.Packet) error {
+	if c.inRate == nil {
+		return nil
+	}
+	if ack, ok := p.(*packet.Puback); ok && c.out.expects(ack.PacketID) {
+		return nil
+	}
+	wait := c.inRate.reserve(time.Now())
+	if wait <= 0 {
+		return nil
+	}
+	c.noteThrottled()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.ctx.Done():
+		return context.Cause(c.ctx)
+	}
+}
+
+// noteThrottled counts a throttled packet and logs the first one of the connection.
+func (c *Conn) noteThrottled() {
+	if m, ok := c.srv.cfg.Metrics.(ThrottleMetrics); ok {
+		m.InboundThrottled()
+	}
+	if !c.throttled {
+		c.throttled = true
+		c.srv.limited.logAttrs(slog.LevelInfo, "mqtt inbound rate limit reached, slowing the client",
+			"client_id", c.clientID, "max_inbound_rate", c.srv.cfg.MaxInboundRate)
+	}
 }
 
 // readError turns a timeout into a closeError with timeoutReason.

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -40,7 +41,7 @@ func (c *Conn) handshake() error {
 	c.startWriter()
 	c.ready.Store(true)
 	c.log.Debug("mqtt client connected", "client_id", c.clientID, "clean_session", c.clean,
-		"keep_alive", c.keepAlive, "session_present", c.sessionPresent)
+		"keep_alive", c.keepAlive, "idle_timeout", c.idleTimeout, "session_present", c.sessionPresent)
 	return nil
 }
 
@@ -79,6 +80,7 @@ func (c *Conn) refuse(code byte, err error) error {
 // authenticate builds the ConnectRequest and asks the Authenticator.
 func (c *Conn) authenticate(cp *packet.Connect) error {
 	c.clientID, c.clean, c.keepAlive = cp.ClientID, cp.CleanSession, cp.KeepAlive
+	c.idleTimeout = idleTimeout(cp.KeepAlive, c.srv.cfg.MaxKeepAlive)
 	if c.clientID == "" {
 		c.clientID = generateClientID()
 	}
@@ -112,10 +114,12 @@ func connectCode(err error) byte {
 	return CodeServerUnavailable
 }
 
-// takeOver registers the connection under its client id; an existing connection
-// with the same id is closed and fully ended (its Offline returned) first
-// [MQTT-3.1.4-2] (D10). The wait is unconditional so that Offline/Online order
-// holds along a chain of takeovers.
+// takeOver makes c the connection of its client id [MQTT-3.1.4-2] (D10). The id's
+// current connection, if any, is closed; then c waits until the active connection of
+// the id (the one that passed takeover before) has ended and its Offline returned, so
+// that Offline and Online alternate per id even along a chain of takeovers. The wait is
+// bounded by TakeoverTimeout: on timeout the CONNECT is refused with CONNACK 0x03 and the
+// id stays with the active connection, so the next CONNECT waits for it in turn.
 func (c *Conn) takeOver() error {
 	old, err := c.srv.register(c)
 	if err != nil {
@@ -123,13 +127,30 @@ func (c *Conn) takeOver() error {
 	}
 	if old != nil {
 		old.Close(ErrSessionTakenOver)
-		<-old.done
-		c.srv.limited.logAttrs(slog.LevelInfo, "mqtt session taken over", "client_id", c.clientID)
 	}
-	if err := context.Cause(c.ctx); err != nil {
-		return err // taken over or closed while waiting
+	timer := time.NewTimer(c.srv.cfg.TakeoverTimeout)
+	defer timer.Stop()
+	for waited := false; ; waited = true {
+		holder, err := c.srv.claim(c)
+		if err != nil {
+			return cmp.Or(context.Cause(c.ctx), err)
+		}
+		if holder == nil {
+			if old != nil || waited {
+				c.srv.limited.logAttrs(slog.LevelInfo, "mqtt session taken over", "client_id", c.clientID)
+			}
+			return nil
+		}
+		holder.Close(ErrSessionTakenOver)
+		select {
+		case <-holder.done:
+		case <-c.ctx.Done():
+			return context.Cause(c.ctx) // taken over or closed while waiting
+		case <-timer.C:
+			return c.refuse(CodeServerUnavailable, fmt.Errorf("%w: client id %q, waited %v",
+				ErrTakeoverTimeout, c.clientID, c.srv.cfg.TakeoverTimeout))
+		}
 	}
-	return nil
 }
 
 // restoreSession applies CleanSession: 1 deletes the stored session, 0 loads it

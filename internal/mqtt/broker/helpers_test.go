@@ -36,6 +36,7 @@ type recorder struct {
 	refuse    func(req *ConnectRequest) error             // optional: refuse a CONNECT
 	subscribe func(filter string, qos byte) byte          // optional: grant decision
 	publish   func(ctx context.Context, p *Publish) error // optional: inbound publish behaviour
+	offline   func(c *Conn)                               // optional: runs in Offline before recording
 }
 
 type handler struct {
@@ -98,12 +99,16 @@ func (h *handler) Online(c *Conn, sessionPresent bool) {
 }
 
 func (h *handler) Offline(c *Conn, err error, will *Will) {
+	if h.r.offline != nil {
+		h.r.offline(c)
+	}
 	h.r.add(event{kind: "offline", clientID: h.id, conn: c, err: err, will: will})
 }
 
 // counters is a Metrics implementation for tests.
 type counters struct {
 	opened, closed, oversize, dropped atomic.Int64
+	throttled                         atomic.Int64
 	mu                                sync.Mutex // guards reasons, refused
 	reasons                           map[string]int
 	refused                           map[byte]int
@@ -117,6 +122,7 @@ func (m *counters) ConnectionOpened(string) { m.opened.Add(1) }
 func (m *counters) ConnectionClosed(string) { m.closed.Add(1) }
 func (m *counters) OversizePacket()         { m.oversize.Add(1) }
 func (m *counters) DroppedQoS0()            { m.dropped.Add(1) }
+func (m *counters) InboundThrottled()       { m.throttled.Add(1) }
 func (m *counters) ConnectionRejected(reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -131,6 +137,11 @@ func (m *counters) ProtocolError(reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.reasons[reason]++
+}
+func (m *counters) refusals(code byte) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.refused[code]
 }
 func (m *counters) reason(r string) int {
 	m.mu.Lock()

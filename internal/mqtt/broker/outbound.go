@@ -46,6 +46,14 @@ func (o *outbound) ack(id uint16) {
 	}
 }
 
+// expects reports whether id is an outstanding QoS 1 delivery.
+func (o *outbound) expects(id uint16) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.pending[id]
+	return ok
+}
+
 // allocate reserves a free non-zero packet id. The caller holds a sem slot, so
 // fewer than 1025 ids are in use and the loop ends.
 func (o *outbound) allocate() (uint16, chan struct{}) {

@@ -7,37 +7,76 @@ import (
 	"time"
 )
 
-// logLimiter rate-limits per-connection and per-message logs: a token bucket
-// of burst tokens refilled at rate per second. Suppressed records are counted
-// and reported with the next record that passes.
+// tokenBucket holds up to burst tokens refilled at rate per second. It is not
+// safe for concurrent use; time is an argument so that it can be tested without
+// a clock.
+type tokenBucket struct {
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newTokenBucket(rate, burst float64) tokenBucket {
+	return tokenBucket{rate: rate, burst: burst, tokens: burst}
+}
+
+// refill adds the tokens earned since the last call; a clock going back earns none.
+func (b *tokenBucket) refill(now time.Time) {
+	if d := now.Sub(b.last); !b.last.IsZero() && d > 0 {
+		b.tokens = min(b.burst, b.tokens+d.Seconds()*b.rate)
+	}
+	if now.After(b.last) {
+		b.last = now
+	}
+}
+
+// allow takes a token if one is available at now.
+func (b *tokenBucket) allow(now time.Time) bool {
+	b.refill(now)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// reserve takes a token at now, borrowing it if none is available, and returns
+// how long the caller must wait before the token is its own (0 when it already is).
+// The debt is repaid by refills, so a caller that always waits the returned
+// time proceeds at rate on average, with bursts of at most burst.
+func (b *tokenBucket) reserve(now time.Time) time.Duration {
+	b.refill(now)
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
+
+// logLimiter rate-limits per-connection and per-message logs with a token
+// bucket. Suppressed records are counted and reported with the next record
+// that passes.
 type logLimiter struct {
-	log   *slog.Logger
-	rate  float64
-	burst float64
+	log *slog.Logger
 
 	mu         sync.Mutex // guards the following
-	tokens     float64
-	last       time.Time
+	bucket     tokenBucket
 	suppressed int
 }
 
 func newLogLimiter(log *slog.Logger, rate, burst float64) *logLimiter {
-	return &logLimiter{log: log, rate: rate, burst: burst, tokens: burst}
+	return &logLimiter{log: log, bucket: newTokenBucket(rate, burst)}
 }
 
 // allow takes a token at time now; it returns false and counts a suppression when empty.
 func (l *logLimiter) allow(now time.Time) (ok bool, suppressed int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.last.IsZero() {
-		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
-	}
-	l.last = now
-	if l.tokens < 1 {
+	if !l.bucket.allow(now) {
 		l.suppressed++
 		return false, 0
 	}
-	l.tokens--
 	s := l.suppressed
 	l.suppressed = 0
 	return true, s

@@ -22,8 +22,11 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{} // every live connection, including before CONNECT
 	pending   int                // connections in the handshake (before CONNACK or failure)
-	clients   map[string]*Conn   // by client id, from CONNECT accepted to Offline done
-	wg        sync.WaitGroup     // Serve loops and ServeConn calls; Add only under mu while !closed
+	clients   map[string]*Conn   // by client id: its latest CONNECT, until that connection ends
+	// active holds, by client id, the connection that passed takeover, until its Offline has
+	// returned; only it may go online, so Offline and Online alternate per id (D10).
+	active map[string]*Conn
+	wg     sync.WaitGroup // Serve loops and ServeConn calls; Add only under mu while !closed
 }
 
 // New returns a Server; cfg.Auth is required.
@@ -37,6 +40,7 @@ func New(cfg Config) *Server {
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*Conn]struct{}{},
 		clients:   map[string]*Conn{},
+		active:    map[string]*Conn{},
 	}
 }
 
@@ -128,6 +132,9 @@ func (s *Server) removeConn(c *Conn) {
 	if c.clientID != "" && s.clients[c.clientID] == c {
 		delete(s.clients, c.clientID)
 	}
+	if c.clientID != "" && s.active[c.clientID] == c {
+		delete(s.active, c.clientID)
+	}
 }
 
 // register makes c the connection for its client id and returns the previous one, if any.
@@ -140,6 +147,25 @@ func (s *Server) register(c *Conn) (old *Conn, err error) {
 	old = s.clients[c.clientID]
 	s.clients[c.clientID] = c
 	return old, nil
+}
+
+// claim makes c the active connection of its client id when no other connection is,
+// or returns the active one, whose Offline must return first. It fails when a newer
+// CONNECT took the client id over or the server is closed.
+func (s *Server) claim(c *Conn) (holder *Conn, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, ErrServerClosed
+	case s.clients[c.clientID] != c:
+		return nil, ErrSessionTakenOver
+	}
+	if h := s.active[c.clientID]; h != nil && h != c {
+		return h, nil
+	}
+	s.active[c.clientID] = c
+	return nil, nil
 }
 
 // track runs f under the lock and adds a wait-group count unless closed.
