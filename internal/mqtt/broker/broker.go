@@ -77,6 +77,8 @@ type Handler interface {
 	// Offline runs once when the connection ends, only if Online ran; will is non-nil when the
 	// will must be published (no DISCONNECT). err is nil after DISCONNECT, ErrSessionTakenOver
 	// on takeover, ErrServerClosed on shutdown, the reason given to Conn.Close, or the read error.
+	// A new CONNECT with the same client id waits for Offline to return, at most
+	// Config.TakeoverTimeout; until it returns such CONNECTs are refused.
 	Offline(c *Conn, err error, will *Will)
 }
 

@@ -28,7 +28,25 @@
 //   - CONNECT must arrive within Config.ConnectTimeout; a TLS handshake gets
 //     the same time (D1, D2).
 //   - A client keep-alive of N seconds closes the connection after 1.5 x N
-//     seconds without a packet [MQTT-3.1.2-24] (D3); keep-alive 0 disables it.
+//     seconds without a packet [MQTT-3.1.2-24] (D3). N is capped at
+//     Config.MaxKeepAlive (default 1177 s, IoT Hub's client maximum:
+//     IOTEDGE-REFERENCE §1.9), and keep-alive 0 is held to it too. MQTT 3.1.1
+//     cannot tell the client (it has no Server Keep Alive), so the cap does not
+//     make clients ping more often; it bounds how long a dead connection is kept.
+//   - A CONNECT with a client id in use closes the id's connection and waits,
+//     at most Config.TakeoverTimeout (default 10 s), until the id's previous
+//     connection has ended and its Handler.Offline returned [MQTT-3.1.4-2]
+//     (D10); so Offline and Online alternate per client id, also along a chain
+//     of takeovers. On timeout the CONNECT is refused with CONNACK 0x03 and a
+//     warning is logged; the id stays blocked, each CONNECT refused in turn,
+//     until that Offline returns.
+//   - Inbound packets are rate-limited per connection (D8): a token bucket of
+//     Config.InboundBurst (default 200) refilled at Config.MaxInboundRate
+//     packets per second (default 1000). A client over the rate is slowed, not
+//     dropped: the read goroutine waits for a token before it handles the
+//     packet, so QoS 1 semantics hold, TCP flow control pushes back on the
+//     client, and other connections, each with its own goroutines, keep their
+//     latency. PUBACKs for the server's own deliveries are not counted.
 //   - A remaining length over Config.MaxPacketSize closes the connection before
 //     the body is allocated (D6, D7).
 //   - QoS 2 PUBLISH and PUBREC/PUBREL/PUBCOMP close the connection; QoS 2

@@ -74,13 +74,17 @@ func TestD10_TakeoverTimeout(t *testing.T) {
 }
 
 // TestD10_TakeoverTimeoutChain: a CONNECT that takes over one still waiting for a
-// stuck Offline waits for the stuck connection too, not only for the one it replaced.
+// stuck Offline waits for the stuck connection too, not only for the one it replaced
+// (which ends as soon as it is replaced, or at its own timeout, before the stuck one).
 func TestD10_TakeoverTimeoutChain(t *testing.T) {
-	ts := startServer(t, Config{TakeoverTimeout: time.Second})
+	const timeout = time.Second
+	ts := startServer(t, Config{TakeoverTimeout: timeout})
 	release := blockOffline(t, ts)
-	mustConnect(t, ts, "chain")
+	first := mustConnect(t, ts, "chain")
 	second := dial(t, ts.addr)
 	second.send(connectPacket("chain", true, 0))
+	first.expectClosed(5 * time.Second) // second has taken the id over and is waiting
+	time.Sleep(timeout / 2)             // staging: third arrives halfway through second's wait
 	third := dial(t, ts.addr)
 	third.send(connectPacket("chain", true, 0))
 	for _, c := range []*rawClient{second, third} {
