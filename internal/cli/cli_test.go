@@ -385,18 +385,19 @@ func TestCloudServe_Config(t *testing.T) {
 	}
 	if got.DataDir != DefaultDataDir || strings.Join(got.Hostnames, ",") != DefaultHostname || got.MQTTListen != DefaultMQTTListen ||
 		got.HTTPSListen != DefaultHTTPSListen || got.MetricsListen != DefaultMetricsListen || got.PlainMQTTListen != "" ||
-		got.PlainHTTPListen != "" || got.EventRetention != DefaultRetention || got.Logger == nil {
+		got.PlainHTTPListen != "" || got.EventRetention != DefaultRetention || got.MaxClientRate != 1000 || got.Logger == nil {
 		t.Errorf("defaults: %+v", got)
 	}
 	r = runWith(t, e, "", "cloud", "serve", "--data", "/d", "--hostname", "a.example,b.example", "--hostname", "c.example",
 		"--mqtt-listen", ":1", "--https-listen", ":2", "--metrics-listen", "", "--dev-plain-mqtt", "127.0.0.1:1883",
 		"--dev-plain-http", "127.0.0.1:8080", "--cert", "c.pem", "--key", "k.pem", "--event-retention", "48h",
-		"--log-level", "debug", "--log-format", "json")
+		"--log-level", "debug", "--log-format", "json", "--max-client-rate", "0")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	want := cloud.Config{DataDir: "/d", Hostnames: []string{"a.example", "b.example", "c.example"}, MQTTListen: ":1", HTTPSListen: ":2",
-		PlainMQTTListen: "127.0.0.1:1883", PlainHTTPListen: "127.0.0.1:8080", CertFile: "c.pem", KeyFile: "k.pem", EventRetention: 48 * time.Hour}
+		PlainMQTTListen: "127.0.0.1:1883", PlainHTTPListen: "127.0.0.1:8080", CertFile: "c.pem", KeyFile: "k.pem", EventRetention: 48 * time.Hour,
+		MaxClientRate: -1}
 	got.Logger = nil
 	if strings.Join(got.Hostnames, ",") != strings.Join(want.Hostnames, ",") {
 		t.Errorf("hostnames %v", got.Hostnames)

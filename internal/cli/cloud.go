@@ -32,10 +32,11 @@ func newCloudCmd(e *env) *cobra.Command {
 
 func newCloudServeCmd(e *env) *cobra.Command {
 	var (
-		cfg       cloud.Config
-		hostnames []string
-		level     string
-		format    string
+		cfg        cloud.Config
+		hostnames  []string
+		level      string
+		format     string
+		clientRate float64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -56,6 +57,14 @@ func newCloudServeCmd(e *env) *cobra.Command {
 			if cfg.EventRetention < 0 {
 				return usagef("--event-retention must not be negative")
 			}
+			switch {
+			case clientRate < 0:
+				return usagef("--max-client-rate must not be negative")
+			case clientRate == 0:
+				cfg.MaxClientRate = -1 // no limit
+			default:
+				cfg.MaxClientRate = clientRate
+			}
 			cfg.Logger = log
 			err = e.runCloud(c.Context(), cfg)
 			if errors.Is(err, context.Canceled) && c.Context().Err() != nil {
@@ -75,6 +84,7 @@ func newCloudServeCmd(e *env) *cobra.Command {
 	f.StringVar(&cfg.CertFile, "cert", "", "server certificate PEM (default: issued by the cloud's own CA)")
 	f.StringVar(&cfg.KeyFile, "key", "", "server certificate key PEM")
 	f.DurationVar(&cfg.EventRetention, "event-retention", DefaultRetention, "how long D2C events are kept")
+	f.Float64Var(&clientRate, "max-client-rate", 1000, "MQTT packets per second one connection may send before it is slowed down (0: no limit)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&format, "log-format", "text", "log format: text or json")
 	return cmd

@@ -43,6 +43,9 @@ type Config struct {
 	MaxDeliveryCount int           // C2D deliveries before dead-lettering; 0 = 10
 	C2DLockTimeout   time.Duration // how long a delivered C2D message waits for its PUBACK before it is abandoned; 0 = 1 minute
 	MaxTokenLifetime time.Duration // longest SAS lifetime accepted; 0 = 366 days
+	// MaxClientRate is the most MQTT packets per second one connection may send before the
+	// broker slows its reading (RELIABILITY D8); 0 = the broker's default (1000/s), < 0 = no limit.
+	MaxClientRate float64
 	// AuthBackoffStep and AuthBackoffMax shape the delay of refusals to a source that keeps
 	// failing authentication; 0 = 100 ms per failure beyond the tenth in a minute, at most 2 s.
 	AuthBackoffStep time.Duration
@@ -157,7 +160,7 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 		return nil, err
 	}
 	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger,
-		Metrics: newBrokerMetrics(c.metrics.registry)})
+		Metrics: newBrokerMetrics(c.metrics.registry), MaxInboundRate: cfg.MaxClientRate})
 	return c, nil
 }
 

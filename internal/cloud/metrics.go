@@ -73,32 +73,38 @@ const (
 	metricMQTTOversize    = "outpost_mqtt_oversize_packets_total"
 	metricMQTTDropped     = "outpost_mqtt_dropped_qos0_total"
 	metricMQTTRejected    = "outpost_mqtt_rejected_connections_total"
+	metricMQTTThrottled   = "outpost_mqtt_inbound_throttled_total"
 )
 
 // brokerMetrics implements broker.Metrics with Prometheus collectors.
 type brokerMetrics struct {
-	opened   *prometheus.CounterVec
-	open     *prometheus.GaugeVec
-	refused  *prometheus.CounterVec
-	protocol *prometheus.CounterVec
-	oversize prometheus.Counter
-	dropped  prometheus.Counter
-	rejected *prometheus.CounterVec
+	opened    *prometheus.CounterVec
+	open      *prometheus.GaugeVec
+	refused   *prometheus.CounterVec
+	protocol  *prometheus.CounterVec
+	oversize  prometheus.Counter
+	dropped   prometheus.Counter
+	rejected  *prometheus.CounterVec
+	throttled prometheus.Counter
 }
 
-var _ broker.Metrics = (*brokerMetrics)(nil)
+var (
+	_ broker.Metrics         = (*brokerMetrics)(nil)
+	_ broker.ThrottleMetrics = (*brokerMetrics)(nil)
+)
 
 func newBrokerMetrics(reg *prometheus.Registry) *brokerMetrics {
 	m := &brokerMetrics{
-		opened:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTConnections, Help: "Network connections accepted, by transport."}, []string{"transport"}),
-		open:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricMQTTOpen, Help: "Open network connections, by transport."}, []string{"transport"}),
-		refused:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTRefused, Help: "CONNACKs with a non-zero return code, by code."}, []string{"code"}),
-		protocol: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTProtocol, Help: "Connections closed for a protocol violation or timeout, by reason."}, []string{"reason"}),
-		oversize: prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTOversize, Help: "Packets refused for exceeding the maximum size."}),
-		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTDropped, Help: "Outbound QoS 0 messages dropped on a full queue."}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTRejected, Help: "Connections closed at once because of a limit, by reason."}, []string{"reason"}),
+		opened:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTConnections, Help: "Network connections accepted, by transport."}, []string{"transport"}),
+		open:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricMQTTOpen, Help: "Open network connections, by transport."}, []string{"transport"}),
+		refused:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTRefused, Help: "CONNACKs with a non-zero return code, by code."}, []string{"code"}),
+		protocol:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTProtocol, Help: "Connections closed for a protocol violation or timeout, by reason."}, []string{"reason"}),
+		oversize:  prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTOversize, Help: "Packets refused for exceeding the maximum size."}),
+		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTDropped, Help: "Outbound QoS 0 messages dropped on a full queue."}),
+		rejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTRejected, Help: "Connections closed at once because of a limit, by reason."}, []string{"reason"}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTThrottled, Help: "Times a connection's reading was slowed by the per-connection rate limit."}),
 	}
-	reg.MustRegister(m.opened, m.open, m.refused, m.protocol, m.oversize, m.dropped, m.rejected)
+	reg.MustRegister(m.opened, m.open, m.refused, m.protocol, m.oversize, m.dropped, m.rejected, m.throttled)
 	return m
 }
 
@@ -114,3 +120,5 @@ func (m *brokerMetrics) ProtocolError(reason string)      { m.protocol.WithLabel
 func (m *brokerMetrics) OversizePacket()                  { m.oversize.Inc() }
 func (m *brokerMetrics) DroppedQoS0()                     { m.dropped.Inc() }
 func (m *brokerMetrics) ConnectionRejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }
+
+func (m *brokerMetrics) InboundThrottled() { m.throttled.Inc() }
