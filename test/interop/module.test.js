@@ -291,6 +291,43 @@ describe('service SDK: module identities', { timeout: 60000 }, () => {
     assert.deepEqual((await registry.getModulesOnDevice(deviceId)).responseBody, []);
   });
 
+  it('changing a module\'s keys, removing it or deleting/disabling its device disconnects the module', async () => {
+    const deviceId = `interop-moddisc-${suffix}`;
+    await registry.create({ deviceId });
+    created.add(deviceId);
+    const host = hostOf(env('OUTPOST_CONNECTION_STRING'));
+    const actions = {
+      keys: () => registry.updateModule({ deviceId, moduleId: 'keys', authentication: { symmetricKey: {
+        primaryKey: crypto.randomBytes(32).toString('base64'), secondaryKey: crypto.randomBytes(32).toString('base64') } } }, true),
+      remove: () => registry.removeModule(deviceId, 'remove'),
+      disable: () => registry.update({ deviceId, status: 'disabled' }),
+      delete: () => registry.delete(deviceId),
+    };
+    for (const [moduleId, act] of Object.entries(actions)) {
+      const mod = (await registry.addModule({ deviceId, moduleId })).responseBody;
+      const c = ModuleClient.fromConnectionString(
+        `HostName=${host};DeviceId=${deviceId};ModuleId=${moduleId};SharedAccessKey=${mod.authentication.symmetricKey.primaryKey}`, Mqtt);
+      c.setRetryPolicy(new NoRetry());
+      c.on('error', () => {});
+      let disconnected = null;
+      c.on('disconnect', () => { disconnected = Date.now(); });
+      try {
+        await withTimeout(`open ${moduleId}`, c.open(), OP_MS);
+        // Act only once the hub reports the module connected: a change that lands between
+        // CONNACK and the hub recording the connection is missed (a cloud race, see README).
+        await poll(`${moduleId} connected`, async () =>
+          (await registry.getModule(deviceId, moduleId)).responseBody.connectionState === 'Connected',
+        { timeoutMs: 5000, intervalMs: 20 });
+        await act();
+        await poll(`module disconnected after ${moduleId}`, () => disconnected, { timeoutMs: 5000, intervalMs: 50 });
+      } finally {
+        try { await withTimeout('close', c.close(), OP_MS); } catch { /* already closed */ }
+      }
+      if (moduleId === 'disable') await registry.update({ deviceId, status: 'enabled' });
+    }
+    created.delete(deviceId);
+  });
+
   it('a module key authenticates only its own module (MQTT CONNECT refused otherwise)', async () => {
     const deviceId = `interop-modauth-${suffix}`;
     await registry.create({ deviceId });
