@@ -86,17 +86,21 @@ type identity struct {
 	DeviceScope        string
 	ParentScopes       []string
 	Edge               bool
+	// DeviceETag and ModuleETag change with every update: a live connection compares them to
+	// notice a change it may have missed.
+	DeviceETag, ModuleETag string
 }
 
 func (d *Device) identity() *identity {
 	return &identity{DeviceID: d.DeviceID, GenerationID: d.GenerationID, Enabled: d.Status == "enabled",
-		Auth: d.Authentication, DeviceScope: d.DeviceScope, ParentScopes: d.ParentScopes, Edge: d.Capabilities.IoTEdge}
+		Auth: d.Authentication, DeviceScope: d.DeviceScope, ParentScopes: d.ParentScopes, Edge: d.Capabilities.IoTEdge,
+		DeviceETag: d.ETag}
 }
 
 func (m *Module) identity(device *Device) *identity {
 	return &identity{DeviceID: m.DeviceID, ModuleID: m.ModuleID, GenerationID: m.GenerationID,
 		Enabled: device.Status == "enabled", Auth: m.Authentication, DeviceScope: device.DeviceScope,
-		ParentScopes: device.ParentScopes, Edge: device.Capabilities.IoTEdge}
+		ParentScopes: device.ParentScopes, Edge: device.Capabilities.IoTEdge, DeviceETag: device.ETag, ModuleETag: m.ETag}
 }
 
 // keys returns the identity's SAS keys, primary first.

@@ -64,7 +64,8 @@ func (c *Cloud) connect(ctx context.Context, req *broker.ConnectRequest) (broker
 		}
 		return nil, &broker.ConnectError{Code: broker.CodeServerUnavailable, Reason: "authentication unavailable"}
 	}
-	return &session{c: c, key: k, generationID: id.GenerationID, authMethod: method, expiry: expiry}, nil
+	return &session{c: c, key: k, generationID: id.GenerationID, authMethod: method, expiry: expiry,
+		deviceETag: id.DeviceETag, moduleETag: id.ModuleETag}, nil
 }
 
 func (c *Cloud) authenticateConnect(ctx context.Context, req *broker.ConnectRequest, id *identity) (string, time.Time, error) {
@@ -89,6 +90,8 @@ type session struct {
 	generationID string
 	authMethod   string
 	expiry       time.Time
+	deviceETag   string // the identity as authenticated, to notice changes before Online
+	moduleETag   string
 
 	mu       sync.Mutex // guards the following
 	conn     *broker.Conn
@@ -309,6 +312,10 @@ func (s *session) Online(conn *broker.Conn, sessionPresent bool) {
 	}
 	s.mu.Unlock()
 	s.c.online(s.key)
+	if !s.stillValid() {
+		conn.Close(errors.New("cloud: identity changed while connecting"))
+		return
+	}
 	if _, ok := conn.Subscribed(iothub.C2DTopic(s.key.DeviceID, message.New(nil))); ok && s.key.ModuleID == "" {
 		s.startC2D()
 	}
@@ -436,4 +443,14 @@ func (c *Cloud) identityChanged(k store.Key) {
 			conn.Close(errors.New("cloud: identity changed"))
 		}
 	}
+}
+
+// stillValid re-reads the identity once the connection is registered: a change made between
+// authentication and registration was not seen by identityChanged, and is caught here; a
+// change after registration is caught there.
+func (s *session) stillValid() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), s.c.cfg.operationTimeout())
+	defer cancel()
+	id, err := s.c.reg.lookup(ctx, s.key)
+	return err == nil && id.Enabled && id.DeviceETag == s.deviceETag && id.ModuleETag == s.moduleETag
 }
