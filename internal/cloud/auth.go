@@ -13,6 +13,7 @@ import (
 
 	"github.com/outpost-iot/outpost/internal/cloud/store"
 	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 	"github.com/outpost-iot/outpost/internal/pki"
 )
 
@@ -162,47 +163,34 @@ func sasReason(err error) string {
 	return "malformed_token"
 }
 
-// authenticateSAS validates an MQTT password for the identity id connecting as target.
-// Besides the identity's own token it accepts, on behalf of the identity, the $edgeHub token
-// of the edge device that is its parent or owns it (IOTEDGE-REFERENCE §3.6).
-func (a *authenticator) authenticateSAS(ctx context.Context, password string, id *identity) (string, time.Time, error) {
-	method, err := a.checkSAS(ctx, password, id)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	tok, _ := iothub.ParseSASToken(password)
-	return method, tok.Expiry, nil
-}
-
-func (a *authenticator) checkSAS(ctx context.Context, password string, id *identity) (string, error) {
+// authenticateSAS validates an MQTT password for the identity id and returns the token's
+// expiry. Besides the identity's own token it accepts, on behalf of the identity, the $edgeHub
+// token of the edge device that is its parent or owns it (IOTEDGE-REFERENCE §3.6).
+func (a *authenticator) authenticateSAS(ctx context.Context, password string, id *identity) (time.Time, error) {
 	tok, err := iothub.ParseSASToken(password)
 	if err != nil {
-		return "", a.fail("malformed_token", &connectRefused{code: 4, reason: "malformed SAS token"})
+		return time.Time{}, a.fail("malformed_token", refused(broker.CodeBadCredentials, "malformed SAS token"))
 	}
 	host, dev, mod, err := tok.Audience()
 	if err != nil || !a.isHubHost(host) {
-		return "", a.fail("wrong_audience", &connectRefused{code: 5, reason: "token audience is not this hub"})
+		return time.Time{}, a.fail("wrong_audience", refused(broker.CodeNotAuthorized, "token audience is not this hub"))
 	}
-	if strings.EqualFold(dev, id.DeviceID) && strings.EqualFold(mod, id.ModuleID) {
-		if err := a.verifyIdentityToken(tok, id); err != nil {
-			return "", &connectRefused{code: 5, reason: err.Error()}
+	signer := id
+	if !strings.EqualFold(dev, id.DeviceID) || !strings.EqualFold(mod, id.ModuleID) {
+		if mod != "$edgeHub" || !a.actsFor(ctx, dev, id) {
+			return time.Time{}, a.fail("wrong_audience", refused(broker.CodeNotAuthorized, "token is for another identity"))
 		}
-		return "sas", nil
+		if signer, err = a.reg.lookup(ctx, store.Key{DeviceID: dev, ModuleID: "$edgeHub"}); err != nil {
+			return time.Time{}, a.fail("unknown_identity", refused(broker.CodeNotAuthorized, "unknown edge hub"))
+		}
+		if !id.Enabled {
+			return time.Time{}, a.fail("disabled", refused(broker.CodeNotAuthorized, "identity is disabled"))
+		}
 	}
-	if mod != "$edgeHub" || !a.actsFor(ctx, dev, id) {
-		return "", a.fail("wrong_audience", &connectRefused{code: 5, reason: "token is for another identity"})
+	if err := a.verifyIdentityToken(tok, signer); err != nil {
+		return time.Time{}, refused(broker.CodeNotAuthorized, err.Error())
 	}
-	edgeHub, err := a.reg.lookup(ctx, store.Key{DeviceID: dev, ModuleID: "$edgeHub"})
-	if err != nil {
-		return "", a.fail("unknown_identity", &connectRefused{code: 5, reason: "unknown edge hub"})
-	}
-	if err := a.verifyIdentityToken(tok, edgeHub); err != nil {
-		return "", &connectRefused{code: 5, reason: err.Error()}
-	}
-	if !id.Enabled {
-		return "", a.fail("disabled", &connectRefused{code: 5, reason: "identity is disabled"})
-	}
-	return "sas", nil
+	return tok.Expiry, nil
 }
 
 // actsFor reports whether the edge device edgeID may act on behalf of id: its own modules, and
@@ -218,50 +206,51 @@ func (a *authenticator) actsFor(ctx context.Context, edgeID string, id *identity
 	return id.DeviceScope == edge.DeviceScope && !id.Edge || slices.Contains(id.ParentScopes, edge.DeviceScope)
 }
 
-// authenticateX509 validates a client certificate for a device or module.
+// authenticateX509 validates a client certificate for a device or module and returns the
+// authentication method for the iothub-connection-auth-method stamp.
 func (a *authenticator) authenticateX509(ctx context.Context, chain []*x509.Certificate, id *identity) (string, error) {
 	if len(chain) == 0 {
-		return "", a.fail("no_credentials", &connectRefused{code: 4, reason: "no password and no client certificate"})
+		return "", a.fail("no_credentials", refused(broker.CodeBadCredentials, "no password and no client certificate"))
 	}
 	if !id.Enabled {
-		return "", a.fail("disabled", &connectRefused{code: 5, reason: "identity is disabled"})
+		return "", a.fail("disabled", refused(broker.CodeNotAuthorized, "identity is disabled"))
 	}
 	leaf, now := chain[0], a.now()
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
-		return "", a.fail("certificate_expired", &connectRefused{code: 5, reason: "client certificate is outside its validity period"})
+		return "", a.fail("certificate_expired", refused(broker.CodeNotAuthorized, "client certificate is outside its validity period"))
 	}
 	switch id.Auth.Type {
 	case AuthSelfSigned:
-		sha1Hex, sha256Hex := pki.Thumbprints(leaf)
 		t := id.Auth.X509Thumbprint
-		for _, want := range []*string{t.PrimaryThumbprint, t.SecondaryThumbprint} {
-			if want == nil || *want == "" {
-				continue
-			}
-			w := strings.ReplaceAll(*want, ":", "")
-			if strings.EqualFold(w, sha1Hex) || strings.EqualFold(w, sha256Hex) {
-				return "selfSigned", nil
-			}
+		if !pki.MatchThumbprint(leaf, deref(t.PrimaryThumbprint), deref(t.SecondaryThumbprint)) {
+			return "", a.fail("thumbprint_mismatch", refused(broker.CodeNotAuthorized, "certificate thumbprint does not match"))
 		}
-		return "", a.fail("thumbprint_mismatch", &connectRefused{code: 5, reason: "certificate thumbprint does not match"})
+		return AuthSelfSigned, nil
 	case AuthCA:
 		want := id.DeviceID
 		if id.ModuleID != "" {
 			want = id.ModuleID
 		}
 		if leaf.Subject.CommonName != want {
-			return "", a.fail("certificate_subject", &connectRefused{code: 5, reason: "certificate common name is not the identity id"})
+			return "", a.fail("certificate_subject", refused(broker.CodeNotAuthorized, "certificate common name is not the identity id"))
 		}
 		roots, err := a.registeredCAs(ctx)
 		if err != nil || len(roots) == 0 {
-			return "", a.fail("unknown_ca", &connectRefused{code: 5, reason: "no CA certificate registered"})
+			return "", a.fail("unknown_ca", refused(broker.CodeNotAuthorized, "no CA certificate registered"))
 		}
 		if err := pki.VerifyChain(leaf, chain[1:], roots, now); err != nil {
-			return "", a.fail("unknown_ca", &connectRefused{code: 5, reason: "certificate chain is not trusted"})
+			return "", a.fail("unknown_ca", refused(broker.CodeNotAuthorized, "certificate chain is not trusted"))
 		}
-		return "certificateAuthority", nil
+		return AuthCA, nil
 	}
-	return "", a.fail("wrong_auth_type", &connectRefused{code: 5, reason: "identity does not use X.509 authentication"})
+	return "", a.fail("wrong_auth_type", refused(broker.CodeNotAuthorized, "identity does not use X.509 authentication"))
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func (a *authenticator) registeredCAs(ctx context.Context) ([]*x509.Certificate, error) {
@@ -282,10 +271,7 @@ func (a *authenticator) registeredCAs(ctx context.Context) ([]*x509.Certificate,
 	return out, nil
 }
 
-// connectRefused carries a CONNACK return code up to the MQTT layer.
-type connectRefused struct {
-	code   byte
-	reason string
+// refused is a CONNECT refusal with its CONNACK return code.
+func refused(code byte, reason string) error {
+	return &broker.ConnectError{Code: code, Reason: reason}
 }
-
-func (e *connectRefused) Error() string { return "cloud: connect refused: " + e.reason }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/pki"
 )
 
 // Authentication types as IoT Hub names them.
@@ -165,7 +166,7 @@ func normalizeAuth(a *Authentication) error {
 			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "a self-signed X.509 identity needs a primary thumbprint")
 		}
 		for _, t := range []*string{a.X509Thumbprint.PrimaryThumbprint, a.X509Thumbprint.SecondaryThumbprint} {
-			if t != nil && *t != "" && !validThumbprint(*t) {
+			if _, err := pki.NormalizeThumbprint(deref(t)); err != nil && deref(t) != "" {
 				return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "thumbprint %q is not 40 or 64 hex digits", *t)
 			}
 		}
@@ -178,19 +179,6 @@ func normalizeAuth(a *Authentication) error {
 		a.X509Thumbprint = &X509Thumbprint{}
 	}
 	return nil
-}
-
-func validThumbprint(t string) bool {
-	t = strings.ReplaceAll(t, ":", "")
-	if len(t) != 40 && len(t) != 64 {
-		return false
-	}
-	for _, r := range t {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
-			return false
-		}
-	}
-	return true
 }
 
 func newKey() string {

@@ -99,7 +99,7 @@ func (c *Cloud) InvokeMethod(ctx context.Context, k store.Key, req *MethodReques
 		return nil, err
 	}
 	c.metrics.methods.WithLabelValues("invoked").Inc()
-	conn := c.waitMethodSubscriber(ctx, clientID(k), connTimeout)
+	conn := c.waitMethodSubscriber(ctx, k.String(), connTimeout)
 	if conn == nil {
 		c.metrics.methods.WithLabelValues("not_online").Inc()
 		return nil, iothub.Errorf(http.StatusNotFound, iothub.CodeDeviceNotOnline, "%s is not connected or not subscribed to direct methods", k)
@@ -108,8 +108,8 @@ func (c *Cloud) InvokeMethod(ctx context.Context, k store.Key, req *MethodReques
 	if len(payload) == 0 {
 		payload = []byte("null")
 	}
-	rid, ch := c.calls.register(clientID(k))
-	defer c.calls.forget(clientID(k), rid)
+	rid, ch := c.calls.register(k.String())
+	defer c.calls.forget(k.String(), rid)
 	tctx, cancel := context.WithTimeout(ctx, respTimeout)
 	defer cancel()
 	if err := conn.Publish(tctx, iothub.MethodRequestTopic(req.MethodName, rid), payload, 0); err != nil {

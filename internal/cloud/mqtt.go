@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,14 +15,6 @@ import (
 	"github.com/outpost-iot/outpost/internal/message"
 	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 )
-
-// clientID is the MQTT client id of an identity: {device} or {device}/{module}.
-func clientID(k store.Key) string {
-	if k.ModuleID == "" {
-		return k.DeviceID
-	}
-	return k.DeviceID + "/" + k.ModuleID
-}
 
 // Connect implements broker.Authenticator with IoT Hub's rules (IOTEDGE-REFERENCE §1.3, §1.4).
 // Refusals to a source that keeps failing are slowed down (see tarpit).
@@ -43,7 +36,7 @@ func (c *Cloud) connect(ctx context.Context, req *broker.ConnectRequest) (broker
 		return nil, &broker.ConnectError{Code: broker.CodeBadCredentials, Reason: "malformed username"}
 	}
 	k := store.Key{DeviceID: u.DeviceID, ModuleID: u.ModuleID}
-	if req.ClientID != clientID(k) {
+	if req.ClientID != k.String() {
 		c.metrics.authFailures.WithLabelValues("client_id_mismatch").Inc()
 		return nil, &broker.ConnectError{Code: broker.CodeIdentifierRejected, Reason: "client id does not match the username"}
 	}
@@ -58,11 +51,7 @@ func (c *Cloud) connect(ctx context.Context, req *broker.ConnectRequest) (broker
 	}
 	method, expiry, err := c.authenticateConnect(ctx, req, id)
 	if err != nil {
-		var refused *connectRefused
-		if errors.As(err, &refused) {
-			return nil, &broker.ConnectError{Code: refused.code, Reason: refused.reason}
-		}
-		return nil, &broker.ConnectError{Code: broker.CodeServerUnavailable, Reason: "authentication unavailable"}
+		return nil, err // a *broker.ConnectError with the CONNACK code
 	}
 	return &session{c: c, key: k, generationID: id.GenerationID, authMethod: method, expiry: expiry,
 		deviceETag: id.DeviceETag, moduleETag: id.ModuleETag}, nil
@@ -70,12 +59,13 @@ func (c *Cloud) connect(ctx context.Context, req *broker.ConnectRequest) (broker
 
 func (c *Cloud) authenticateConnect(ctx context.Context, req *broker.ConnectRequest, id *identity) (string, time.Time, error) {
 	if req.HasPassword {
-		return c.auth.authenticateSAS(ctx, string(req.Password), id)
+		expiry, err := c.auth.authenticateSAS(ctx, string(req.Password), id)
+		return AuthSAS, expiry, err
 	}
-	if req.TLS == nil {
-		return "", time.Time{}, c.auth.fail("no_credentials", &connectRefused{code: broker.CodeBadCredentials, reason: "no password and no client certificate"})
+	var chain []*x509.Certificate
+	if req.TLS != nil {
+		chain = req.TLS.PeerCertificates
 	}
-	chain := req.TLS.PeerCertificates
 	method, err := c.auth.authenticateX509(ctx, chain, id)
 	if err != nil {
 		return "", time.Time{}, err
@@ -128,7 +118,7 @@ func (s *session) Subscribe(filter string, qos byte) byte {
 
 func (s *session) refuse(filter string) byte {
 	s.c.metrics.refusedSubscriptions.Inc()
-	s.c.log.Debug("subscription refused", "client", clientID(s.key), "filter", filter)
+	s.c.log.Debug("subscription refused", "client", s.key.String(), "filter", filter)
 	return 0x80
 }
 
@@ -136,69 +126,64 @@ func (s *session) refuse(filter string) byte {
 func (s *session) Unsubscribe(string) {}
 
 // PublishAsync hands telemetry to the event store's group commit without holding up the
-// connection's next packets; the broker PUBACKs in order once each is durable.
+// connection's next packets (the broker PUBACKs in order once each is durable); twin requests
+// and method responses are handled at once.
 func (s *session) PublishAsync(ctx context.Context, p *broker.Publish, done func(error)) {
-	t, err := iothub.ParsePublishTopic(p.Topic)
-	if err != nil || t.Kind != iothub.TopicTelemetry {
-		done(s.Publish(ctx, p))
-		return
-	}
-	s.c.touch(s.key)
-	m, err := s.telemetryMessage(t, p)
-	if err != nil {
-		done(err)
-		return
-	}
-	s.c.ingestAsync(ctx, m, done)
-}
-
-// Publish handles telemetry, twin requests and method responses from the client.
-func (s *session) Publish(ctx context.Context, p *broker.Publish) error {
 	t, err := iothub.ParsePublishTopic(p.Topic)
 	if err != nil {
 		s.c.metrics.protocolErrors.WithLabelValues("bad_topic").Inc()
-		return fmt.Errorf("cloud: %s published on an invalid topic: %w", clientID(s.key), err)
+		done(fmt.Errorf("cloud: %s published on an invalid topic: %w", s.key, err))
+		return
 	}
 	s.c.touch(s.key)
 	switch t.Kind {
 	case iothub.TopicTelemetry:
-		return s.telemetry(ctx, t, p)
+		m, err := s.telemetryMessage(t, p)
+		if err != nil {
+			done(err)
+			return
+		}
+		s.c.ingestAsync(ctx, m, done)
+		return
 	case iothub.TopicTwinGet:
 		s.twinGet(ctx, t.RequestID)
 	case iothub.TopicTwinPatchReported:
 		s.twinPatch(ctx, t.RequestID, p.Payload)
 	case iothub.TopicMethodResponse:
-		s.c.methodResponse(clientID(s.key), t.Status, t.RequestID, p.Payload)
+		s.c.methodResponse(s.key.String(), t.Status, t.RequestID, p.Payload)
 	default:
-		return fmt.Errorf("cloud: %s published on unsupported topic %q", clientID(s.key), p.Topic)
+		done(fmt.Errorf("cloud: %s published on unsupported topic %q", s.key, p.Topic))
+		return
 	}
-	return nil
+	done(nil)
 }
 
-func (s *session) telemetry(ctx context.Context, t iothub.PublishTopic, p *broker.Publish) error {
-	m, err := s.telemetryMessage(t, p)
-	if err != nil {
-		return err
-	}
-	return s.c.ingest(ctx, m)
+// Publish is PublishAsync waited for; the broker uses PublishAsync.
+func (s *session) Publish(ctx context.Context, p *broker.Publish) error {
+	result := make(chan error, 1)
+	s.PublishAsync(ctx, p, func(err error) { result <- err })
+	return <-result
 }
 
 // telemetryMessage checks a telemetry publish against the identity and builds the stamped message.
 func (s *session) telemetryMessage(t iothub.PublishTopic, p *broker.Publish) (*message.Message, error) {
 	if t.DeviceID != s.key.DeviceID || t.ModuleID != s.key.ModuleID {
 		s.c.metrics.protocolErrors.WithLabelValues("foreign_topic").Inc()
-		return nil, fmt.Errorf("cloud: %s published as %s/%s", clientID(s.key), t.DeviceID, t.ModuleID)
+		return nil, fmt.Errorf("cloud: %s published as %s/%s", s.key.String(), t.DeviceID, t.ModuleID)
 	}
 	sys, app, err := iothub.ParsePropertyBag(t.Bag)
 	if err != nil {
 		s.c.metrics.protocolErrors.WithLabelValues("bad_properties").Inc()
-		return nil, fmt.Errorf("cloud: %s sent a malformed property bag: %w", clientID(s.key), err)
+		return nil, fmt.Errorf("cloud: %s sent a malformed property bag: %w", s.key.String(), err)
 	}
 	if p.Retain {
 		app["mqtt-retain"] = "true"
 	}
 	return s.stamp(&message.Message{Body: p.Payload, System: sys, Properties: app}), nil
 }
+
+// stampedAuthType names an authentication method as iothub-connection-auth-method does.
+var stampedAuthType = map[string]string{AuthSAS: "sas", AuthSelfSigned: "x509Certificate", AuthCA: "x509CA"}
 
 // stamp adds IoT Hub's non-spoofable properties (IOTEDGE-REFERENCE §1.6).
 func (s *session) stamp(m *message.Message) *message.Message {
@@ -218,8 +203,7 @@ func (s *session) stamp(m *message.Message) *message.Message {
 	if s.key.ModuleID != "" {
 		scope = "module"
 	}
-	authType := map[string]string{"sas": "sas", "selfSigned": "x509Certificate", "certificateAuthority": "x509CA"}[s.authMethod]
-	m.System["iothub-connection-auth-method"] = fmt.Sprintf(`{"scope":%q,"type":%q,"issuer":"iothub","acceptingIpFilterRule":null}`, scope, authType)
+	m.System["iothub-connection-auth-method"] = fmt.Sprintf(`{"scope":%q,"type":%q,"issuer":"iothub","acceptingIpFilterRule":null}`, scope, stampedAuthType[s.authMethod])
 	m.System["iothub-connection-auth-generation-id"] = s.generationID
 	m.System["iothub-message-source"] = "Telemetry"
 	return m
@@ -344,7 +328,7 @@ func (s *session) Offline(conn *broker.Conn, err error, will *broker.Will) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.c.cfg.operationTimeout())
 	defer cancel()
 	if err := s.c.ingest(ctx, s.stamp(&message.Message{Body: will.Payload, System: sys, Properties: app})); err != nil {
-		s.c.log.Warn("will message not stored", "client", clientID(s.key), "err", err)
+		s.c.log.Warn("will message not stored", "client", s.key.String(), "err", err)
 	}
 }
 
@@ -385,7 +369,7 @@ func (c *Cloud) online(k store.Key) {
 
 func (c *Cloud) offline(k store.Key, conn *broker.Conn) {
 	c.connMu.Lock()
-	if cur := c.broker.Lookup(clientID(k)); cur == nil || cur == conn {
+	if cur := c.broker.Lookup(k.String()); cur == nil || cur == conn {
 		delete(c.conns, k)
 	}
 	n := len(c.conns)
@@ -434,7 +418,7 @@ func (c *Cloud) identityChanged(k store.Key) {
 	c.connMu.Lock()
 	for ck := range c.conns {
 		if ck.DeviceID == k.DeviceID && (k.ModuleID == "" || ck.ModuleID == k.ModuleID) {
-			victims = append(victims, clientID(ck))
+			victims = append(victims, ck.String())
 		}
 	}
 	c.connMu.Unlock()

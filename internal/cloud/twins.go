@@ -198,7 +198,7 @@ func (c *Cloud) patchReported(ctx context.Context, k store.Key, body []byte) (in
 
 // notifyDesired pushes a desired-properties patch to the identity if it is connected and subscribed.
 func (c *Cloud) notifyDesired(k store.Key, patch map[string]any, version int64) {
-	conn := c.broker.Lookup(clientID(k))
+	conn := c.broker.Lookup(k.String())
 	if conn == nil {
 		return
 	}
@@ -218,7 +218,7 @@ func (c *Cloud) notifyDesired(k store.Key, patch map[string]any, version int64) 
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.operationTimeout())
 	defer cancel()
 	if err := conn.Publish(ctx, topic, payload, 0); err != nil {
-		c.log.Debug("desired notification not sent", "client", clientID(k), "err", err)
+		c.log.Debug("desired notification not sent", "client", k.String(), "err", err)
 		return
 	}
 	c.metrics.twinOps.WithLabelValues("desired_notification").Inc()

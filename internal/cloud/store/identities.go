@@ -13,6 +13,7 @@ type Key struct {
 	ModuleID string
 }
 
+// String is "{device}" or "{device}/{module}": also the identity's MQTT client id.
 func (k Key) String() string {
 	if k.ModuleID == "" {
 		return k.DeviceID
