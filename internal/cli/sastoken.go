@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/outpost-iot/outpost/internal/hubclient"
 	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
@@ -55,16 +56,7 @@ func sasToken(s string, expiry time.Time) (string, error) {
 	if cs.SharedAccessKey == "" {
 		return "", usageError{errors.New("sas-token: the connection string has no SharedAccessKey")}
 	}
-	resource, keyName := cs.HostName, ""
-	switch {
-	case cs.ModuleID != "":
-		resource = iothub.ModuleResource(cs.HostName, cs.DeviceID, cs.ModuleID)
-	case cs.DeviceID != "":
-		resource = iothub.DeviceResource(cs.HostName, cs.DeviceID)
-	default:
-		keyName = cs.SharedAccessKeyName
-	}
-	tok, err := iothub.NewSASToken(resource, cs.SharedAccessKey, keyName, expiry)
+	tok, err := hubclient.SignConnectionString(cs, expiry)
 	if err != nil {
 		return "", fmt.Errorf("sas-token: %w", err)
 	}

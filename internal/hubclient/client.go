@@ -176,18 +176,24 @@ func (c *Client) token() (string, error) {
 	if c.cs.SharedAccessSignature != "" {
 		return c.cs.SharedAccessSignature, nil
 	}
-	resource, keyName := c.cs.HostName, c.cs.SharedAccessKeyName
-	switch {
-	case c.cs.ModuleID != "":
-		resource, keyName = iothub.ModuleResource(c.cs.HostName, c.cs.DeviceID, c.cs.ModuleID), ""
-	case c.cs.DeviceID != "":
-		resource, keyName = iothub.DeviceResource(c.cs.HostName, c.cs.DeviceID), ""
-	}
-	tok, err := iothub.NewSASToken(resource, c.cs.SharedAccessKey, keyName, c.now().Add(c.tokenTTL))
+	tok, err := SignConnectionString(c.cs, c.now().Add(c.tokenTTL))
 	if err != nil {
 		return "", fmt.Errorf("sign request: %w", err)
 	}
 	return tok, nil
+}
+
+// SignConnectionString signs a SAS token with the SharedAccessKey of cs for the identity it
+// names: {host}/devices/{id}/modules/{mid} for a module, {host}/devices/{id} for a device, and
+// {host} with skn = SharedAccessKeyName for a service (policy) connection string.
+func SignConnectionString(cs iothub.ConnectionString, expiry time.Time) (string, error) {
+	switch {
+	case cs.ModuleID != "":
+		return iothub.NewSASToken(iothub.ModuleResource(cs.HostName, cs.DeviceID, cs.ModuleID), cs.SharedAccessKey, "", expiry)
+	case cs.DeviceID != "":
+		return iothub.NewSASToken(iothub.DeviceResource(cs.HostName, cs.DeviceID), cs.SharedAccessKey, "", expiry)
+	}
+	return iothub.NewSASToken(cs.HostName, cs.SharedAccessKey, cs.SharedAccessKeyName, expiry)
 }
 
 // request describes one API call.
