@@ -53,7 +53,7 @@ func Decode(b []byte, max int) (Packet, int, error) {
 	if end > len(b) {
 		return nil, 0, malformed(t, "truncated body")
 	}
-	p, err := DecodeBody(b[0], b[1+used:end])
+	p, err := decodeBody(t, flags, b[1+used:end])
 	return p, end, err
 }
 
@@ -83,16 +83,12 @@ func decodeVarint(b []byte) (n, used int, err error) {
 	return 0, 0, malformed(0, "remaining length longer than 4 bytes")
 }
 
-// DecodeBody decodes a packet from its first byte and its body (the remaining
-// length bytes). The returned packet may alias body (PUBLISH payload, will
-// message, password).
-func DecodeBody(header byte, body []byte) (Packet, error) {
-	t := Type(header >> 4)
-	if err := checkFlags(t, header&0x0f); err != nil {
-		return nil, err
-	}
+// decodeBody decodes a packet from its type, its fixed-header flags (already
+// checked by checkFlags) and its body (the remaining length bytes). The returned
+// packet may alias body (PUBLISH payload, will message, password).
+func decodeBody(t Type, flags byte, body []byte) (Packet, error) {
 	d := &decoder{t: t, b: body}
-	p := d.packet(header & 0x0f)
+	p := d.packet(flags)
 	if d.err == nil && len(d.b) != 0 {
 		d.fail(malformed(t, "trailing bytes"))
 	}

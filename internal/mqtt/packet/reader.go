@@ -31,7 +31,7 @@ func NewReader(r io.Reader, max int) *Reader {
 // come from the underlying reader (io.EOF before the first byte of a packet,
 // io.ErrUnexpectedEOF within one); protocol errors wrap the Err* kinds.
 func (r *Reader) ReadPacket() (Packet, error) {
-	header, n, err := r.ReadHeader()
+	header, n, err := r.readHeader()
 	if err != nil {
 		return nil, err
 	}
@@ -39,12 +39,12 @@ func (r *Reader) ReadPacket() (Packet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DecodeBody(header, body)
+	return decodeBody(Type(header>>4), header&0x0f, body)
 }
 
-// ReadHeader reads the fixed header: the first byte, validated, and the
+// readHeader reads the fixed header: the first byte, validated, and the
 // remaining length, checked against the maximum before anything is allocated.
-func (r *Reader) ReadHeader() (header byte, remaining int, err error) {
+func (r *Reader) readHeader() (header byte, remaining int, err error) {
 	header, err = r.r.ReadByte()
 	if err != nil {
 		return 0, 0, err
