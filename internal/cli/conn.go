@@ -31,35 +31,24 @@ func addConnFlags(e *env, cmd *cobra.Command) *connFlags {
 	return cf
 }
 
-// resolve applies the environment to flags left empty.
-func (cf *connFlags) resolve() (cs, caFile, endpoint string) {
-	pick := func(flag, name string) string {
-		if flag != "" {
-			return flag
-		}
-		return cf.e.getenv(name)
+// flagOrEnv returns a flag's value, or the environment variable name when the flag is empty.
+func (e *env) flagOrEnv(flag, name string) string {
+	if flag != "" {
+		return flag
 	}
-	return pick(cf.cs, EnvConnectionString), pick(cf.caFile, EnvCAFile), pick(cf.endpoint, EnvEndpoint)
+	return e.getenv(name)
 }
 
-// connectionString returns the connection string from the flag or the environment.
-func (cf *connFlags) connectionString() (string, error) {
-	cs, _, _ := cf.resolve()
-	if cs == "" {
-		return "", usagef("no connection string: pass --connection-string or set %s (print one with `outpost cloud connection-string --data DIR`)", EnvConnectionString)
-	}
-	return cs, nil
-}
-
-// client builds a service API client.
+// client builds a service API client from the flags, or the environment for flags left empty.
 func (cf *connFlags) client() (*hubclient.Client, error) {
-	cs, err := cf.connectionString()
-	if err != nil {
-		return nil, err
+	e := cf.e
+	cs := e.flagOrEnv(cf.cs, EnvConnectionString)
+	if cs == "" {
+		return nil, usagef("no connection string: pass --connection-string or set %s (print one with `outpost cloud connection-string --data DIR`)", EnvConnectionString)
 	}
-	_, caFile, endpoint := cf.resolve()
-	log := slog.New(slog.NewTextHandler(cf.e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := hubclient.New(hubclient.Config{ConnectionString: cs, CAFile: caFile, Endpoint: endpoint, Now: cf.e.now, Logger: log})
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := hubclient.New(hubclient.Config{ConnectionString: cs, CAFile: e.flagOrEnv(cf.caFile, EnvCAFile),
+		Endpoint: e.flagOrEnv(cf.endpoint, EnvEndpoint), Now: e.now, Logger: log})
 	if err != nil {
 		return nil, usageError{err}
 	}

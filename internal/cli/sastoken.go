@@ -25,16 +25,14 @@ strings for {host}/devices/{id}/modules/{mid}, service (policy) strings for {hos
 The connection string comes from --connection-string or ` + EnvConnectionString + `.`,
 		Args: exactArgs(),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if cs == "" {
-				cs = e.getenv(EnvConnectionString)
-			}
-			if cs == "" {
+			conn := e.flagOrEnv(cs, EnvConnectionString)
+			if conn == "" {
 				return usagef("no connection string: pass --connection-string or set %s", EnvConnectionString)
 			}
 			if ttl <= 0 {
 				return usagef("--ttl must be positive")
 			}
-			tok, err := sasToken(cs, e.now().Add(ttl))
+			tok, err := sasToken(conn, e.now().Add(ttl))
 			if err != nil {
 				return err
 			}
