@@ -1,6 +1,9 @@
 package packet
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"unicode/utf8"
 )
 
@@ -42,10 +45,15 @@ func Decode(b []byte, max int) (Packet, int, error) {
 	if err := checkFlags(t, flags); err != nil {
 		return nil, 0, err
 	}
-	n, used, err := decodeVarint(b[1:])
+	lr := bytes.NewReader(b[1:])
+	n, err := readVarint(lr)
+	if errors.Is(err, io.EOF) {
+		err = malformed(0, "truncated remaining length")
+	}
 	if err != nil {
 		return nil, 0, err
 	}
+	used := len(b) - 1 - lr.Len()
 	if err := checkLength(t, n, max); err != nil {
 		return nil, 0, err
 	}
@@ -67,20 +75,22 @@ func checkLength(t Type, n, max int) error {
 	return nil
 }
 
-// decodeVarint decodes a remaining length (at most 4 bytes [MQTT-2.2.3]).
-func decodeVarint(b []byte) (n, used int, err error) {
-	mult := 1
-	for i := 0; i < 4; i++ {
-		if i >= len(b) {
-			return 0, 0, malformed(0, "truncated remaining length")
+// readVarint decodes a remaining length (at most 4 bytes [MQTT-2.2.3]) from r,
+// for Decode and Reader alike. Errors from r are returned as they are.
+func readVarint(r io.ByteReader) (int, error) {
+	n, mult := 0, 1
+	for range 4 {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, err
 		}
-		n += int(b[i]&0x7f) * mult
-		if b[i]&0x80 == 0 {
-			return n, i + 1, nil
+		n += int(b&0x7f) * mult
+		if b&0x80 == 0 {
+			return n, nil
 		}
 		mult *= 128
 	}
-	return 0, 0, malformed(0, "remaining length longer than 4 bytes")
+	return 0, malformed(0, "remaining length longer than 4 bytes")
 }
 
 // decodeBody decodes a packet from its type, its fixed-header flags (already

@@ -53,30 +53,14 @@ func (r *Reader) readHeader() (header byte, remaining int, err error) {
 	if err := checkFlags(t, header&0x0f); err != nil {
 		return 0, 0, err
 	}
-	n, err := r.readVarint()
+	n, err := readVarint(r.r)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, unexpectedEOF(err)
 	}
 	if err := checkLength(t, n, r.max); err != nil {
 		return 0, 0, err
 	}
 	return header, n, nil
-}
-
-func (r *Reader) readVarint() (int, error) {
-	n, mult := 0, 1
-	for i := 0; i < 4; i++ {
-		b, err := r.r.ReadByte()
-		if err != nil {
-			return 0, unexpectedEOF(err)
-		}
-		n += int(b&0x7f) * mult
-		if b&0x80 == 0 {
-			return n, nil
-		}
-		mult *= 128
-	}
-	return 0, malformed(0, "remaining length longer than 4 bytes")
 }
 
 // readBody reads n bytes, growing the buffer as data arrives.
