@@ -2,6 +2,7 @@ package iothub
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -94,30 +95,22 @@ func EncodePropertyBag(m *message.Message) string {
 	if m == nil {
 		return ""
 	}
-	var parts []string
-	for _, name := range sortedKeys(m.System) {
-		if w, ok := systemWire[name]; ok {
-			parts = append(parts, w+"\x00"+m.System[name])
+	parts := make([]string, 0, len(m.System)+len(m.Properties))
+	for _, w := range sortedWireKeys {
+		if v, ok := m.System[wireKeys[w]]; ok {
+			parts = append(parts, EncodeResource(w)+"="+EncodeResource(v))
 		}
 	}
-	slices.Sort(parts)
-	for i, p := range parts {
-		w, v, _ := strings.Cut(p, "\x00")
-		parts[i] = bagEscape(w) + "=" + bagEscape(v)
-	}
 	for _, k := range sortedKeys(m.Properties) {
-		parts = append(parts, bagEscape(k)+"="+bagEscape(m.Properties[k]))
+		parts = append(parts, EncodeResource(k)+"="+EncodeResource(m.Properties[k]))
 	}
 	return strings.Join(parts, "&")
 }
 
-func bagEscape(s string) string { return EncodeResource(s) }
+// sortedWireKeys are the keys of wireKeys in the order EncodePropertyBag
+// writes them.
+var sortedWireKeys = sortedKeys(wireKeys)
 
 func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }
