@@ -13,13 +13,23 @@ func isUnreserved(c byte) bool {
 		c == '-' || c == '_' || c == '.' || c == '~'
 }
 
-// escape percent-encodes every byte for which keep returns false.
-func escape(s string, keep func(byte) bool) string {
+// EncodeResource encodes like encodeURIComponent plus !'()* (Node's
+// encodeUriComponentStrict): every byte except A-Z a-z 0-9 - _ . ~ becomes
+// %XX with upper-case hex. Text that needs no escaping is returned as is.
+func EncodeResource(s string) string {
+	i := 0
+	for i < len(s) && isUnreserved(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
 	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
+	b.Grow(len(s) + 2*(len(s)-i))
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
 		c := s[i]
-		if keep(c) {
+		if isUnreserved(c) {
 			b.WriteByte(c)
 			continue
 		}

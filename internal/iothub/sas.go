@@ -174,13 +174,6 @@ func sign(key []byte, sr, se string) []byte {
 	return mac.Sum(nil)
 }
 
-// EncodeResource encodes like encodeURIComponent plus !'()* (Node's
-// encodeUriComponentStrict): every byte except A-Z a-z 0-9 - _ . ~ becomes
-// %XX with upper-case hex.
-func EncodeResource(s string) string {
-	return escape(s, func(c byte) bool { return isUnreserved(c) })
-}
-
 // NewSASToken builds a token: sr = EncodeResource(resource), string-to-sign
 // sr+"\n"+se, HMAC-SHA256 with the base64-decoded key; fields in Node's order
 // sr, sig, skn, se (skn omitted when keyName is "").
