@@ -117,12 +117,12 @@ func WriteHTTPError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("iothub-errorcode", e.Code)
 	w.WriteHeader(status)
-	body, _ := json.Marshal(ErrorBody(e, time.Now()))
+	body, _ := json.Marshal(newErrorBody(e, time.Now()))
 	_, _ = w.Write(body)
 }
 
-// ErrorBody returns the JSON error body of e as IoT Hub writes it.
-func ErrorBody(e *Error, now time.Time) any {
+// newErrorBody returns the JSON error body of e as IoT Hub writes it.
+func newErrorBody(e *Error, now time.Time) httpErrorBody {
 	text := strings.ReplaceAll(e.Message, ";", ",")
 	if strings.TrimSpace(text) == "" {
 		text = http.StatusText(e.Status)
