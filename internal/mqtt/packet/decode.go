@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -177,22 +178,18 @@ func (d *decoder) string() string {
 	if d.err != nil {
 		return ""
 	}
-	if !ValidUTF8(b) {
+	s := string(b)
+	if !validUTF8(s) {
 		d.fail(malformed(d.t, "invalid UTF-8 string [MQTT-1.5.3-1/2]"))
 		return ""
 	}
-	return string(b)
+	return s
 }
 
-// ValidUTF8 reports whether b is well-formed UTF-8 without U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2].
+// validUTF8 reports whether s is well-formed UTF-8 without U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2].
 // Go's decoder already rejects surrogate halves and overlong encodings.
-func ValidUTF8(b []byte) bool {
-	for _, c := range b {
-		if c == 0 {
-			return false
-		}
-	}
-	return utf8.Valid(b)
+func validUTF8(s string) bool {
+	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
 }
 
 func (d *decoder) packet(flags byte) Packet {
@@ -261,7 +258,7 @@ func (d *decoder) connect() Packet {
 		w := &Will{QoS: (flags >> 3) & 3, Retain: flags&0x20 != 0}
 		w.Topic = d.string()
 		w.Message = d.binary()
-		if d.err == nil && !ValidTopicName(w.Topic) {
+		if d.err == nil && !isTopicName(w.Topic) {
 			d.fail(violation(d.t, "invalid will topic [MQTT-3.1.3-10]"))
 		}
 		c.Will = w
@@ -311,7 +308,7 @@ func (d *decoder) connack() Packet {
 func (d *decoder) publish(flags byte) Packet {
 	p := &Publish{Dup: flags&8 != 0, QoS: (flags >> 1) & 3, Retain: flags&1 != 0}
 	p.Topic = d.string()
-	if d.err == nil && !ValidTopicName(p.Topic) {
+	if d.err == nil && !isTopicName(p.Topic) {
 		d.fail(violation(d.t, "invalid topic name [MQTT-3.3.2-2], [MQTT-4.7.3-1]"))
 	}
 	if p.QoS > 0 {
@@ -342,7 +339,7 @@ func (d *decoder) subscribe() Packet {
 
 func (d *decoder) filter() string {
 	f := d.string()
-	if d.err == nil && !ValidTopicFilter(f) {
+	if d.err == nil && !isTopicFilter(f) {
 		d.fail(violation(d.t, "invalid topic filter [MQTT-4.7.1]"))
 	}
 	return f

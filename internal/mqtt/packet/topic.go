@@ -4,15 +4,21 @@ import "strings"
 
 // ValidTopicName reports whether s may be used as a PUBLISH topic: non-empty
 // [MQTT-4.7.3-1], no wildcard characters [MQTT-3.3.2-2], valid UTF-8 without U+0000 [MQTT-1.5.3].
-func ValidTopicName(s string) bool {
-	return s != "" && !strings.ContainsAny(s, "+#") && ValidUTF8([]byte(s)) && len(s) <= 0xffff
+func ValidTopicName(s string) bool { return validUTF8(s) && isTopicName(s) }
+
+// isTopicName is ValidTopicName for a string whose encoding is already checked.
+func isTopicName(s string) bool {
+	return s != "" && len(s) <= 0xffff && !strings.ContainsAny(s, "+#")
 }
 
 // ValidTopicFilter reports whether s is a valid subscription filter: non-empty
 // [MQTT-4.7.3-1], "#" only as the whole last level [MQTT-4.7.1-2], "+" only as
 // a whole level [MQTT-4.7.1-3], valid UTF-8 without U+0000 [MQTT-1.5.3].
-func ValidTopicFilter(s string) bool {
-	if s == "" || len(s) > 0xffff || !ValidUTF8([]byte(s)) {
+func ValidTopicFilter(s string) bool { return validUTF8(s) && isTopicFilter(s) }
+
+// isTopicFilter is ValidTopicFilter for a string whose encoding is already checked.
+func isTopicFilter(s string) bool {
+	if s == "" || len(s) > 0xffff {
 		return false
 	}
 	for rest := s; ; {
