@@ -112,24 +112,30 @@ func ThumbprintsEqual(a, b string) bool {
 	if errA != nil || errB != nil {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(na), []byte(nb)) == 1
+	return constantTimeEqual(na, nb)
 }
 
 // MatchThumbprint reports whether cert's SHA-1 or SHA-256 thumbprint equals
 // any of the given thumbprints (case-insensitive, ':' tolerated); empty
-// entries are ignored.
+// entries are ignored. Each candidate is normalised once and compared in
+// constant time with the certificate's own (already normal) thumbprints.
 func MatchThumbprint(cert *x509.Certificate, thumbprints ...string) bool {
 	if cert == nil {
 		return false
 	}
 	s1, s256 := Thumbprints(cert)
 	for _, t := range thumbprints {
-		if t == "" {
+		n, err := NormalizeThumbprint(t)
+		if err != nil {
 			continue
 		}
-		if ThumbprintsEqual(t, s1) || ThumbprintsEqual(t, s256) {
+		if constantTimeEqual(n, s1) || constantTimeEqual(n, s256) {
 			return true
 		}
 	}
 	return false
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
