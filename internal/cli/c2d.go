@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -107,19 +108,17 @@ func newC2DListCmd(e *env, cf *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if msgs == nil {
-					msgs = []hubclient.C2DEntry{}
-				}
-				return printJSON(e.stdout, msgs)
-			}
-			t := newTable(e.stdout, "MESSAGE ID", "STATE", "DELIVERIES", "ENQUEUED", "EXPIRES")
-			for _, m := range msgs {
-				t.row(m.MessageID, m.State, strconv.Itoa(m.DeliveryCount), m.EnqueuedTime, m.ExpiryTime)
-			}
-			return t.flush()
+			return printList(e.stdout, msgs, asJSON, printC2DTable)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+func printC2DTable(w io.Writer, msgs []hubclient.C2DEntry) error {
+	t := newTable(w, "MESSAGE ID", "STATE", "DELIVERIES", "ENQUEUED", "EXPIRES")
+	for _, m := range msgs {
+		t.row(m.MessageID, m.State, strconv.Itoa(m.DeliveryCount), m.EnqueuedTime, m.ExpiryTime)
+	}
+	return t.flush()
 }

@@ -6,10 +6,13 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/outpost-iot/outpost/internal/hubclient"
 )
 
 func newCACmd(e *env) *cobra.Command {
@@ -29,21 +32,10 @@ func newCACmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				for i := range certs {
-					certs[i].Properties.Certificate = ""
-				}
-				if certs == nil {
-					return printJSON(e.stdout, []any{})
-				}
-				return printJSON(e.stdout, certs)
+			for i := range certs {
+				certs[i].Properties.Certificate = "" // the PEM is not part of the listing
 			}
-			t := newTable(e.stdout, "NAME", "SUBJECT", "THUMBPRINT", "EXPIRY", "VERIFIED")
-			for _, ce := range certs {
-				p := ce.Properties
-				t.row(ce.Name, p.Subject, p.Thumbprint, p.Expiry, yesNo(p.IsVerified))
-			}
-			return t.flush()
+			return printList(e.stdout, certs, asJSON, printCATable)
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -120,4 +112,13 @@ func parseCertPEM(name string, data []byte) (*x509.Certificate, error) {
 		}
 		return cert, nil
 	}
+}
+
+func printCATable(w io.Writer, certs []hubclient.Certificate) error {
+	t := newTable(w, "NAME", "SUBJECT", "THUMBPRINT", "EXPIRY", "VERIFIED")
+	for _, ce := range certs {
+		p := ce.Properties
+		t.row(ce.Name, p.Subject, p.Thumbprint, p.Expiry, yesNo(p.IsVerified))
+	}
+	return t.flush()
 }

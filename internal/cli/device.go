@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -83,22 +85,23 @@ func newKey() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// identityConnString is the connection string of a device or module (moduleID "" for a device).
-func identityConnString(host, deviceID, moduleID string, auth *hubclient.Authentication, secondary bool) (string, error) {
+// printConnString prints the connection string of a device or module (moduleID "" for a device).
+func printConnString(w io.Writer, host, deviceID, moduleID string, auth *hubclient.Authentication, secondary bool) error {
 	cs := iothub.ConnectionString{HostName: host, DeviceID: deviceID, ModuleID: moduleID}
 	switch {
 	case auth == nil || auth.Type == hubclient.AuthNone:
-		return "", fmt.Errorf("%s has no credentials", identityName(deviceID, moduleID))
+		return fmt.Errorf("%s has no credentials", identityName(deviceID, moduleID))
 	case auth.Type == hubclient.AuthSelfSigned || auth.Type == hubclient.AuthCertificateAuthority:
 		cs.X509 = true
 	case auth.SymmetricKey == nil:
-		return "", fmt.Errorf("%s has no symmetric key", identityName(deviceID, moduleID))
+		return fmt.Errorf("%s has no symmetric key", identityName(deviceID, moduleID))
 	case secondary:
 		cs.SharedAccessKey = auth.SymmetricKey.SecondaryKey
 	default:
 		cs.SharedAccessKey = auth.SymmetricKey.PrimaryKey
 	}
-	return cs.String(), nil
+	_, err := fmt.Fprintln(w, cs)
+	return err
 }
 
 func identityName(deviceID, moduleID string) string {
@@ -148,15 +151,8 @@ func newDeviceCreateCmd(e *env, cf *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if created.Authentication == nil {
-				created.Authentication = a
-			}
-			cs, err := identityConnString(client.HostName(), created.DeviceID, "", created.Authentication, false)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(e.stdout, cs)
-			return err
+			// The hub's answer normally repeats the credentials; else print the ones sent.
+			return printConnString(e.stdout, client.HostName(), created.DeviceID, "", cmp.Or(created.Authentication, a), false)
 		},
 	}
 	auth.register(cmd)
@@ -185,13 +181,7 @@ func newDeviceListCmd(e *env, cf *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if devs == nil {
-					devs = []hubclient.Device{}
-				}
-				return printJSON(e.stdout, devs)
-			}
-			return printDeviceTable(e.stdout, devs)
+			return printList(e.stdout, devs, asJSON, printDeviceTable)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -344,29 +334,30 @@ func newDeviceConnStrCmd(e *env, cf *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var auth *hubclient.Authentication
-			if module == "" {
-				d, err := client.GetDevice(c.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				auth = d.Authentication
-			} else {
-				m, err := client.GetModule(c.Context(), args[0], module)
-				if err != nil {
-					return err
-				}
-				auth = m.Authentication
-			}
-			cs, err := identityConnString(client.HostName(), args[0], module, auth, key == "secondary")
+			auth, err := identityAuth(c.Context(), client, args[0], module)
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintln(e.stdout, cs)
-			return err
+			return printConnString(e.stdout, client.HostName(), args[0], module, auth, key == "secondary")
 		},
 	}
 	cmd.Flags().StringVar(&module, "module", "", "module id")
 	cmd.Flags().StringVar(&key, "key", "primary", "which SAS key: primary or secondary")
 	return cmd
+}
+
+// identityAuth reads the credentials of a device, or of its module when moduleID is not "".
+func identityAuth(ctx context.Context, client *hubclient.Client, deviceID, moduleID string) (*hubclient.Authentication, error) {
+	if moduleID != "" {
+		m, err := client.GetModule(ctx, deviceID, moduleID)
+		if err != nil {
+			return nil, err
+		}
+		return m.Authentication, nil
+	}
+	d, err := client.GetDevice(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	return d.Authentication, nil
 }

@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"fmt"
+	"cmp"
 	"io"
 	"strconv"
 
@@ -39,15 +39,7 @@ func newModuleCreateCmd(e *env, cf *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if m.Authentication == nil {
-				m.Authentication = a
-			}
-			cs, err := identityConnString(client.HostName(), args[0], args[1], m.Authentication, false)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(e.stdout, cs)
-			return err
+			return printConnString(e.stdout, client.HostName(), args[0], args[1], cmp.Or(m.Authentication, a), false)
 		},
 	}
 	auth.register(cmd)
@@ -70,13 +62,7 @@ func newModuleListCmd(e *env, cf *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if mods == nil {
-					mods = []hubclient.Module{}
-				}
-				return printJSON(e.stdout, mods)
-			}
-			return printModuleTable(e.stdout, mods)
+			return printList(e.stdout, mods, asJSON, printModuleTable)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -18,6 +18,17 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
+// printList prints items as a JSON array (never null) with asJSON, else through human.
+func printList[T any](w io.Writer, items []T, asJSON bool, human func(io.Writer, []T) error) error {
+	if !asJSON {
+		return human(w, items)
+	}
+	if items == nil {
+		items = []T{}
+	}
+	return printJSON(w, items)
+}
+
 // table writes aligned columns.
 type table struct{ tw *tabwriter.Writer }
 
