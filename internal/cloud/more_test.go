@@ -191,3 +191,20 @@ func TestEdgeHubActsOnBehalfOfChildren(t *testing.T) {
 		t.Fatalf("out-of-scope identity: %d", s)
 	}
 }
+
+// TestTwinIntegerRange: integers beyond ±2^52 are refused from devices and services alike
+// (IOTEDGE-REFERENCE §1.7), which needs the numbers checked before they become float64.
+func TestTwinIntegerRange(t *testing.T) {
+	tc := startCloud(t)
+	key := tc.createDevice("d")
+	rec := newReceived()
+	c := tc.mustConnect("d", "", key, clientOpts{})
+	subscribe(t, c, "$iothub/twin/res/#", rec.handler)
+	wait(t, c.Publish("$iothub/twin/PATCH/properties/reported/?$rid=1", 0, false, `{"big":9007199254740993}`))
+	if m := rec.next(t, 10*time.Second); !strings.HasPrefix(m.Topic(), "$iothub/twin/res/400/") {
+		t.Fatalf("reported integer out of range: %s", m.Topic())
+	}
+	if _, err := tc.svc.PatchTwin(tc.ctx(), "d", "", json.RawMessage(`{"properties":{"desired":{"big":9007199254740993}}}`), ""); !hubclient.IsStatus(err, http.StatusBadRequest) {
+		t.Fatalf("desired integer out of range: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,11 +22,7 @@ type twinPatch struct {
 	} `json:"properties"`
 }
 
-func (c *Cloud) loadTwin(ctx context.Context, k store.Key) (*twin.Twin, error) {
-	doc, err := c.st.GetTwin(ctx, k)
-	if err != nil {
-		return nil, mapStoreErr(err, k)
-	}
+func decodeTwin(k store.Key, doc []byte) (*twin.Twin, error) {
 	t := twin.New()
 	if err := json.Unmarshal(doc, t); err != nil {
 		return nil, fmt.Errorf("cloud: decode twin %s: %w", k, err)
@@ -33,13 +30,21 @@ func (c *Cloud) loadTwin(ctx context.Context, k store.Key) (*twin.Twin, error) {
 	return t, nil
 }
 
+func (c *Cloud) loadTwin(ctx context.Context, k store.Key) (*twin.Twin, error) {
+	doc, err := c.st.GetTwin(ctx, k)
+	if err != nil {
+		return nil, mapStoreErr(err, k)
+	}
+	return decodeTwin(k, doc)
+}
+
 // updateTwin applies fn to a twin in a transaction and returns the result.
 func (c *Cloud) updateTwin(ctx context.Context, k store.Key, fn func(t *twin.Twin) error) (*twin.Twin, error) {
 	var out *twin.Twin
 	_, err := c.st.UpdateTwin(ctx, k, func(doc []byte) ([]byte, error) {
-		t := twin.New()
-		if err := json.Unmarshal(doc, t); err != nil {
-			return nil, fmt.Errorf("cloud: decode twin %s: %w", k, err)
+		t, err := decodeTwin(k, doc)
+		if err != nil {
+			return nil, err
 		}
 		if err := fn(t); err != nil {
 			return nil, err
@@ -119,7 +124,10 @@ func (c *Cloud) getTwin(ctx context.Context, k store.Key) (map[string]any, error
 // writeTwin merges (replace=false) or replaces a twin's tags and desired properties from the service side.
 func (c *Cloud) writeTwin(ctx context.Context, k store.Key, body []byte, ifMatch string, replace bool) (map[string]any, error) {
 	var p twinPatch
-	if err := json.Unmarshal(body, &p); err != nil {
+	// Numbers stay json.Number so that the twin limits can check integer ranges.
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&p); err != nil {
 		return nil, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "twin document is not valid JSON: %v", err)
 	}
 	var desiredPatch map[string]any
@@ -181,11 +189,8 @@ func twinErr(err error) error {
 
 // patchReported applies a reported-properties patch from a device or module and returns the new reported version.
 func (c *Cloud) patchReported(ctx context.Context, k store.Key, body []byte) (int64, error) {
-	if err := iothub.ValidateTwinPatch(body, true); err != nil {
-		return 0, twinErr(err)
-	}
-	var patch map[string]any
-	if err := json.Unmarshal(body, &patch); err != nil {
+	patch, err := twin.DecodeObject(body) // PatchReported checks the limits
+	if err != nil {
 		return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "reported patch is not a JSON object")
 	}
 	t, err := c.updateTwin(ctx, k, func(t *twin.Twin) error { return t.PatchReported(patch, c.now()) })
@@ -206,12 +211,7 @@ func (c *Cloud) notifyDesired(k store.Key, patch map[string]any, version int64) 
 	if _, ok := conn.Subscribed(topic); !ok {
 		return
 	}
-	body := map[string]any{}
-	for key, v := range patch {
-		body[key] = v
-	}
-	body["$version"] = version
-	payload, err := json.Marshal(body)
+	payload, err := twin.PatchJSON(patch, version)
 	if err != nil {
 		return
 	}
@@ -246,11 +246,12 @@ func (c *Cloud) applyConfigurationContent(ctx context.Context, deviceID string, 
 		if !ok {
 			continue
 		}
-		var props map[string]any
-		if err := json.Unmarshal(raw, &props); err != nil {
+		props, err := twin.DecodeObject(raw)
+		if err != nil {
 			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "modulesContent.%s.properties.desired is not a JSON object", mod)
 		}
-		if err := validateDesired(props); err != nil {
+		// Every module's content is checked before any twin is written: all or nothing.
+		if err := iothub.ValidateTwinObject(props, false); err != nil {
 			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "modulesContent.%s: %v", mod, err)
 		}
 		desired[mod] = props
@@ -271,14 +272,6 @@ func (c *Cloud) applyConfigurationContent(ctx context.Context, deviceID string, 
 }
 
 var errNoModule = errors.New("cloud: module does not exist yet")
-
-func validateDesired(props map[string]any) error {
-	raw, err := json.Marshal(props)
-	if err != nil {
-		return err
-	}
-	return iothub.ValidateTwinPatch(raw, false)
-}
 
 func deploymentKey(deviceID string) string { return "deployment/" + deviceID }
 
