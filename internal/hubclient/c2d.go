@@ -47,9 +47,7 @@ func (c *Client) SendC2D(ctx context.Context, deviceID string, m C2DMessage) (*C
 	set("iothub-ack", m.Ack)
 	set("iothub-contenttype", m.ContentType)
 	set("iothub-contentencoding", m.ContentEncoding)
-	if m.ContentType != "" {
-		set("Content-Type", m.ContentType)
-	}
+	set("Content-Type", m.ContentType)
 	q := url.Values{}
 	if m.TTL > 0 {
 		q.Set("ttl", strconv.FormatInt(int64((m.TTL+time.Second-1)/time.Second), 10))
@@ -82,5 +80,3 @@ func (c *Client) ListC2D(ctx context.Context, deviceID string) ([]C2DEntry, erro
 func c2dSegs(deviceID string) []string {
 	return []string{"devices", deviceID, "messages", "deviceBound"}
 }
-
-func secondsToDuration(s int) time.Duration { return time.Duration(s) * time.Second }

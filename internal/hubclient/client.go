@@ -243,7 +243,9 @@ func (c *Client) newRequest(ctx context.Context, r *request) (*http.Request, err
 	if r.json != nil {
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
-	req.Header.Set("Accept", "application/json")
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
 	tok, err := c.token()
 	if err != nil {
 		return nil, err

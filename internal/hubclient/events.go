@@ -153,7 +153,6 @@ func (s *stream) once(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Accept", "text/event-stream")
 	resp, err := s.c.http.Do(req)
 	if err != nil {
 		return false, s.idleErr(ctx, connCtx, err)

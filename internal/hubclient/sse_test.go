@@ -134,6 +134,9 @@ func TestStreamEvents_B1_ReconnectResumes(t *testing.T) {
 	if q := conns[0].Query; !strings.Contains(q, "from=0") || !strings.Contains(q, "deviceId=d1") {
 		t.Errorf("first query %s", q)
 	}
+	if got := conns[0].Header.Get("Accept"); got != "text/event-stream" {
+		t.Errorf("Accept %q, want text/event-stream", got)
+	}
 	if q, id := conns[1].Query, conns[1].Header.Get("Last-Event-ID"); !strings.Contains(q, "from=2") || id != "2" {
 		t.Errorf("reconnect query %s Last-Event-ID %q", q, id)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // twinSegs is /twins/{id} or /twins/{id}/modules/{mid} (moduleID "" = device twin).
@@ -67,7 +68,7 @@ func (c *Client) InvokeMethod(ctx context.Context, deviceID, moduleID string, re
 	if !json.Valid(req.Payload) {
 		return nil, fmt.Errorf("hubclient: invoke %s on %s: payload is not valid JSON", req.MethodName, twinName(deviceID, moduleID))
 	}
-	wait := secondsToDuration(req.ResponseTimeoutInSeconds + req.ConnectTimeoutInSeconds)
+	wait := time.Duration(req.ResponseTimeoutInSeconds+req.ConnectTimeoutInSeconds) * time.Second
 	var out MethodResult
 	err := c.do(ctx, &request{method: http.MethodPost, segs: twinSegs(deviceID, moduleID, "methods"), json: req, timeout: wait}, &out)
 	return wrap(&out, err, "invoke %s on %s", req.MethodName, twinName(deviceID, moduleID))
