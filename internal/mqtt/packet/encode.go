@@ -29,14 +29,41 @@ func appendHeader(dst []byte, first byte, n int) ([]byte, error) {
 
 func appendUint16(dst []byte, v uint16) []byte { return append(dst, byte(v>>8), byte(v)) }
 
-func appendBinary(dst, b []byte) ([]byte, error) {
-	if len(b) > 0xffff {
-		return dst, fmt.Errorf("%w: field of %d bytes over 65535", errEncode, len(b))
+// appendBinary appends a 2-byte length prefixed field [MQTT-1.5.3]; a string is
+// appended without first being copied to a []byte.
+func appendBinary[T string | []byte](dst []byte, v T) ([]byte, error) {
+	if len(v) > 0xffff {
+		return dst, fmt.Errorf("%w: field of %d bytes over 65535", errEncode, len(v))
 	}
-	return append(appendUint16(dst, uint16(len(b))), b...), nil
+	return append(appendUint16(dst, uint16(len(v))), v...), nil
 }
 
-func appendString(dst []byte, s string) ([]byte, error) { return appendBinary(dst, []byte(s)) }
+// encoder builds a packet body from length-prefixed fields; the first error
+// sticks and later fields are skipped (the mirror of decoder).
+type encoder struct {
+	b   []byte
+	err error
+}
+
+func (e *encoder) string(s string) {
+	if e.err == nil {
+		e.b, e.err = appendBinary(e.b, s)
+	}
+}
+
+func (e *encoder) binary(b []byte) {
+	if e.err == nil {
+		e.b, e.err = appendBinary(e.b, b)
+	}
+}
+
+// finish appends the fixed header and the body to dst, or returns the first field error.
+func (e *encoder) finish(dst []byte, first byte) ([]byte, error) {
+	if e.err != nil {
+		return dst, e.err
+	}
+	return appendWithBody(dst, first, e.b)
+}
 
 // appendIDOnly encodes the 2-byte packets carrying just a packet identifier.
 func appendIDOnly(dst []byte, first byte, id uint16) ([]byte, error) {
@@ -45,31 +72,22 @@ func appendIDOnly(dst []byte, first byte, id uint16) ([]byte, error) {
 
 // Append implements Packet.
 func (c *Connect) Append(dst []byte) ([]byte, error) {
-	var body []byte
-	var err error
-	w := func(f func([]byte) ([]byte, error)) {
-		if err == nil {
-			body, err = f(body)
-		}
-	}
-	w(func(b []byte) ([]byte, error) { return appendString(b, c.ProtocolName) })
-	body = append(body, c.ProtocolLevel, c.flags())
-	body = appendUint16(body, c.KeepAlive)
-	w(func(b []byte) ([]byte, error) { return appendString(b, c.ClientID) })
+	var e encoder
+	e.string(c.ProtocolName)
+	e.b = append(e.b, c.ProtocolLevel, c.flags())
+	e.b = appendUint16(e.b, c.KeepAlive)
+	e.string(c.ClientID)
 	if c.Will != nil {
-		w(func(b []byte) ([]byte, error) { return appendString(b, c.Will.Topic) })
-		w(func(b []byte) ([]byte, error) { return appendBinary(b, c.Will.Message) })
+		e.string(c.Will.Topic)
+		e.binary(c.Will.Message)
 	}
 	if c.HasUsername {
-		w(func(b []byte) ([]byte, error) { return appendString(b, c.Username) })
+		e.string(c.Username)
 	}
 	if c.HasPassword {
-		w(func(b []byte) ([]byte, error) { return appendBinary(b, c.Password) })
+		e.binary(c.Password)
 	}
-	if err != nil {
-		return dst, err
-	}
-	return appendWithBody(dst, byte(CONNECT)<<4, body)
+	return e.finish(dst, byte(CONNECT)<<4)
 }
 
 func (c *Connect) flags() byte {
@@ -129,7 +147,7 @@ func (p *Publish) Append(dst []byte) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	dst, _ = appendString(dst, p.Topic)
+	dst, _ = appendBinary(dst, p.Topic) // length checked above
 	if p.QoS > 0 {
 		dst = appendUint16(dst, p.PacketID)
 	}
@@ -158,15 +176,12 @@ func (p *Pubcomp) Append(dst []byte) ([]byte, error) {
 
 // Append implements Packet.
 func (s *Subscribe) Append(dst []byte) ([]byte, error) {
-	body := appendUint16(nil, s.PacketID)
+	e := encoder{b: appendUint16(nil, s.PacketID)}
 	for _, sub := range s.Subscriptions {
-		var err error
-		if body, err = appendString(body, sub.Filter); err != nil {
-			return dst, err
-		}
-		body = append(body, sub.QoS)
+		e.string(sub.Filter)
+		e.b = append(e.b, sub.QoS)
 	}
-	return appendWithBody(dst, byte(SUBSCRIBE)<<4|2, body)
+	return e.finish(dst, byte(SUBSCRIBE)<<4|2)
 }
 
 // Append implements Packet.
@@ -177,14 +192,11 @@ func (s *Suback) Append(dst []byte) ([]byte, error) {
 
 // Append implements Packet.
 func (u *Unsubscribe) Append(dst []byte) ([]byte, error) {
-	body := appendUint16(nil, u.PacketID)
+	e := encoder{b: appendUint16(nil, u.PacketID)}
 	for _, f := range u.Filters {
-		var err error
-		if body, err = appendString(body, f); err != nil {
-			return dst, err
-		}
+		e.string(f)
 	}
-	return appendWithBody(dst, byte(UNSUBSCRIBE)<<4|2, body)
+	return e.finish(dst, byte(UNSUBSCRIBE)<<4|2)
 }
 
 // Append implements Packet.
