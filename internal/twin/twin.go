@@ -6,7 +6,7 @@
 // A new twin starts, as on IoT Hub, with empty desired and reported sections
 // whose $version is 1 and a whole-twin version of 1; every accepted change
 // increments the section's $version and the whole-twin version. Limits are
-// enforced with iothub.ValidateTwinPatch (§1.7). A Twin is not safe for
+// enforced with iothub.ValidateTwinObject (§1.7). A Twin is not safe for
 // concurrent use; its owner serialises access.
 package twin
 
