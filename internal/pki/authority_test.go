@@ -19,7 +19,13 @@ var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
 func mustAuthority(t *testing.T, dir string) *Authority {
 	t.Helper()
-	a, err := LoadOrCreateAuthority(dir, "Outpost Test CA", t0)
+	return mustAuthorityAt(t, dir, t0)
+}
+
+// mustAuthorityAt loads or creates the test authority in dir at now.
+func mustAuthorityAt(t *testing.T, dir string, now time.Time) *Authority {
+	t.Helper()
+	a, err := LoadOrCreateAuthority(dir, "Outpost Test CA", now)
 	if err != nil {
 		t.Fatalf("LoadOrCreateAuthority: %v", err)
 	}

@@ -73,15 +73,6 @@ func TestServerCert_C4_ReuseVsReissue(t *testing.T) {
 	}
 }
 
-func mustAuthorityAt(t *testing.T, dir string, now time.Time) *Authority {
-	t.Helper()
-	a, err := LoadOrCreateAuthority(dir, "CA2", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 func TestServerCert_OtherCAReissues(t *testing.T) {
 	dir := t.TempDir()
 	a := mustAuthority(t, filepath.Join(dir, "a"))
