@@ -158,21 +158,22 @@ func (c *Conn) willFor(reason error) *Will {
 // record counts and logs why the connection ended.
 func (c *Conn) record(reason error) {
 	m := c.srv.cfg.Metrics
+	label := packet.Reason(reason)
 	var ce *closeError
-	switch {
-	case errors.As(reason, &ce):
-		m.ProtocolError(ce.reason)
-	case errors.Is(reason, packet.ErrTooLarge):
+	if errors.As(reason, &ce) {
+		label = ce.reason
+	}
+	if label == "too_large" {
 		m.OversizePacket()
-		m.ProtocolError(packet.Reason(reason))
-	case packet.Reason(reason) != "other":
-		m.ProtocolError(packet.Reason(reason))
+	}
+	if label != "other" {
+		m.ProtocolError(label)
 	}
 	level := slog.LevelDebug
 	switch {
 	case errors.Is(reason, ErrTakeoverTimeout):
 		level = slog.LevelWarn
-	case ce != nil || packet.Reason(reason) != "other":
+	case label != "other":
 		level = slog.LevelInfo
 	}
 	c.srv.limited.logAttrs(level, "mqtt connection closed", "client_id", c.clientID, "remote",
