@@ -79,7 +79,7 @@ func newRoot(e *env) *cobra.Command {
 		Short:         "Outpost: an open-source IoT Hub and IoT Edge",
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args:          noArgs,
+		Args:          cobra.ArbitraryArgs, // needSubcommand reports them
 		RunE:          needSubcommand,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
@@ -147,11 +147,4 @@ func exactArgs(names ...string) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-func noArgs(c *cobra.Command, args []string) error {
-	if len(args) > 0 && c.HasParent() {
-		return usagef("%s takes no arguments, got %q", c.CommandPath(), args[0])
-	}
-	return nil
 }
