@@ -10,8 +10,8 @@ import (
 )
 
 // wireKeys maps the system property keys used on the wire to message system
-// names (§1.6). Both directions use this one table; "ack" is also accepted on
-// input (wireAliases).
+// names (§1.6). Both directions use this one table, so it must be one-to-one
+// (TestWireKeyTable); "ack" is also accepted on input (wireAliases).
 var wireKeys = map[string]string{
 	"$.mid":            message.MessageID,
 	"$.cid":            message.CorrelationID,
@@ -36,30 +36,14 @@ var wireKeys = map[string]string{
 // wireAliases are extra input-only wire keys.
 var wireAliases = map[string]string{"ack": message.Ack}
 
-// systemWire is the reverse of wireKeys.
-var systemWire = func() map[string]string {
-	m := make(map[string]string, len(wireKeys))
-	for w, n := range wireKeys {
-		m[n] = w
-	}
-	return m
-}()
-
-// SystemName returns the message system name for a decoded wire key such as
+// systemName returns the message system name for a decoded wire key such as
 // "$.mid", and false when the key is an application property.
-func SystemName(wireKey string) (string, bool) {
+func systemName(wireKey string) (string, bool) {
 	if n, ok := wireKeys[wireKey]; ok {
 		return n, true
 	}
 	n, ok := wireAliases[wireKey]
 	return n, ok
-}
-
-// WireKey returns the wire key (decoded form, e.g. "$.mid") of a message
-// system name, and false when the name has no wire form.
-func WireKey(systemName string) (string, bool) {
-	w, ok := systemWire[systemName]
-	return w, ok
 }
 
 // ParsePropertyBag percent-decodes keys and values ("+" literal; an invalid
@@ -78,7 +62,7 @@ func ParsePropertyBag(bag string) (system, app map[string]string, err error) {
 		if k == "" {
 			return nil, nil, fmt.Errorf("iothub: parse property bag: empty key in %q", truncate(f))
 		}
-		if name, ok := SystemName(k); ok {
+		if name, ok := systemName(k); ok {
 			system[name] = v
 		} else {
 			app[k] = v

@@ -49,18 +49,20 @@ func TestEncodePropertyBag_AllSystemKeys(t *testing.T) {
 }
 
 func TestWireKeyTable(t *testing.T) {
+	wireOf := map[string]string{}
 	for w, n := range wireKeys {
-		if got, ok := WireKey(n); !ok || got != w {
-			t.Errorf("WireKey(%q) = %q, %v", n, got, ok)
+		if other, dup := wireOf[n]; dup {
+			t.Errorf("system name %q has two wire keys, %q and %q", n, other, w)
 		}
-		if got, ok := SystemName(w); !ok || got != n {
-			t.Errorf("SystemName(%q) = %q, %v", w, got, ok)
+		wireOf[n] = w
+		if got, ok := systemName(w); !ok || got != n {
+			t.Errorf("systemName(%q) = %q, %v", w, got, ok)
 		}
 	}
-	if n, ok := SystemName("ack"); !ok || n != message.Ack {
+	if n, ok := systemName("ack"); !ok || n != message.Ack {
 		t.Error("ack alias")
 	}
-	if _, ok := SystemName("custom"); ok {
+	if _, ok := systemName("custom"); ok {
 		t.Error("custom is an application property")
 	}
 }
