@@ -212,6 +212,11 @@ func dial(t *testing.T, addr string) *rawClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = nc.Close() })
+	return newRawClient(t, nc)
+}
+
+// newRawClient wraps an established connection (TCP, TLS or WebSocket).
+func newRawClient(t *testing.T, nc net.Conn) *rawClient {
 	return &rawClient{t: t, nc: nc, r: packet.NewReader(nc, 0)}
 }
 

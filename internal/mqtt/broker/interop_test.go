@@ -28,7 +28,7 @@ func TestWebSocket_CoderClient(t *testing.T) {
 	}
 	defer ws.CloseNow()
 	nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	c := &rawClient{t: t, nc: nc, r: packet.NewReader(nc, 0)}
+	c := newRawClient(t, nc)
 	c.send(connectPacket("ws-dev", true, 30))
 	if ack := c.read().(*packet.Connack); ack.ReturnCode != 0 {
 		t.Fatalf("CONNACK %d", ack.ReturnCode)

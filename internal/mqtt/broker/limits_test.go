@@ -58,7 +58,7 @@ func TestD2_TLSHandshakeTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	c := &rawClient{t: t, nc: tc, r: packet.NewReader(tc, 0)}
+	c := newRawClient(t, tc)
 	c.send(connectPacket("tls-client", true, 0))
 	if ack := c.read().(*packet.Connack); ack.ReturnCode != 0 {
 		t.Fatalf("CONNACK %d", ack.ReturnCode)
