@@ -314,9 +314,11 @@ func TestDeployApply(t *testing.T) {
 	}
 }
 
+// TestMonitor_StreamQuery runs monitor until it printed the fake hub's three events (not until a
+// timer fired), then checks the stream request; a second run checks that --timeout ends it with exit 0.
 func TestMonitor_StreamQuery(t *testing.T) {
 	h := goldenHub(t)
-	r := runCLI(t, h.env(), "", "monitor", "--device", "edge1", "--module", "filter", "--timeout", "2s")
+	r := runLines(t, h.env(), 3, "monitor", "--device", "edge1", "--module", "filter")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -326,6 +328,9 @@ func TestMonitor_StreamQuery(t *testing.T) {
 	}
 	if q.Get("deviceId") != "edge1" || q.Get("moduleId") != "filter" || q.Get("from") != "end" {
 		t.Errorf("query %v", q)
+	}
+	if r := runCLI(t, h.env(), "", "monitor", "--timeout", "100ms"); r.code != 0 {
+		t.Errorf("--timeout: exit %d: %s", r.code, r.stderr)
 	}
 }
 
