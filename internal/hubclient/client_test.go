@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -278,11 +279,7 @@ func TestClient_F2_RequestsAreSignedAndRouted(t *testing.T) {
 
 func sortedQuery(q string) string {
 	parts := strings.Split(q, "&")
-	for i := 1; i < len(parts); i++ {
-		for j := i; j > 0 && parts[j] < parts[j-1]; j-- {
-			parts[j], parts[j-1] = parts[j-1], parts[j]
-		}
-	}
+	slices.Sort(parts)
 	return strings.Join(parts, "&")
 }
 
