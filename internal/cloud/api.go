@@ -110,10 +110,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
-func readJSON(r *http.Request, v any) error {
+// readBody reads a request body bounded by maxRequestBody.
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeRequestEntityTooLarge, "request body too large or unreadable")
+		return nil, iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeRequestEntityTooLarge, "request body too large or unreadable")
+	}
+	return body, nil
+}
+
+func readJSON(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "request body is not valid JSON: %v", err)
@@ -127,9 +136,7 @@ func (c *Cloud) handleListDevices(w http.ResponseWriter, r *http.Request, _ *pri
 	if err != nil {
 		return err
 	}
-	for _, d := range devs {
-		c.overlayDevice(d)
-	}
+	c.overlayDevices(r.Context(), devs...)
 	return writeJSON(w, http.StatusOK, devs)
 }
 
@@ -138,7 +145,7 @@ func (c *Cloud) handleGetDevice(w http.ResponseWriter, r *http.Request, _ *princ
 	if err != nil {
 		return err
 	}
-	c.overlayDevice(d)
+	c.overlayDevices(r.Context(), d)
 	return writeJSON(w, http.StatusOK, d)
 }
 
@@ -164,7 +171,7 @@ func (c *Cloud) handlePutDevice(w http.ResponseWriter, r *http.Request, _ *princ
 	if err != nil {
 		return err
 	}
-	c.overlayDevice(out)
+	c.overlayDevices(r.Context(), out)
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -232,9 +239,9 @@ func (c *Cloud) handleDeleteModule(w http.ResponseWriter, r *http.Request, _ *pr
 }
 
 func (c *Cloud) handleApplyConfiguration(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
-		return iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeRequestEntityTooLarge, "configuration too large")
+		return err
 	}
 	if err := c.applyConfigurationContent(r.Context(), r.PathValue("id"), body); err != nil {
 		return err
@@ -257,9 +264,9 @@ func (c *Cloud) handleGetTwin(w http.ResponseWriter, r *http.Request, _ *princip
 
 func (c *Cloud) handleWriteTwin(replace bool) apiHandler {
 	return func(w http.ResponseWriter, r *http.Request, _ *principal) error {
-		body, err := io.ReadAll(r.Body)
+		body, err := readBody(r)
 		if err != nil {
-			return iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeRequestEntityTooLarge, "twin too large")
+			return err
 		}
 		v, err := c.writeTwin(r.Context(), pathKey(r), body, r.Header.Get("If-Match"), replace)
 		if err != nil {
@@ -292,9 +299,9 @@ var c2dHeaders = map[string]string{
 }
 
 func (c *Cloud) handleSendC2D(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
-		return iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeMessageTooLarge, "C2D message too large")
+		return err
 	}
 	req := &C2DRequest{DeviceID: r.PathValue("id"), Body: body, System: map[string]string{}, Properties: map[string]string{}}
 	for name, values := range r.Header {
@@ -391,9 +398,15 @@ func (c *Cloud) handleEventStream(w http.ResponseWriter, r *http.Request, _ *pri
 	_, _ = fmt.Fprintf(w, ": outpost event stream\nid: %d\n\n", after)
 	flusher.Flush()
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
 	var mu sync.Mutex // serialises writes of events and keep-alives
-	go keepAlive(ctx, &mu, w, flusher)
+	kaDone := make(chan struct{})
+	go func() {
+		defer close(kaDone)
+		keepAlive(ctx, &mu, w, flusher)
+	}()
+	// The keep-alive goroutine must stop before the handler returns: the ResponseWriter is
+	// not to be used after that.
+	defer func() { cancel(); <-kaDone }()
 	err = c.events.Follow(ctx, after, eventFilter(r), func(ev *Event) error {
 		data, err := json.Marshal(ev)
 		if err != nil {
@@ -432,7 +445,6 @@ func keepAlive(ctx context.Context, mu *sync.Mutex, w io.Writer, f http.Flusher)
 func (c *Cloud) streamStart(r *http.Request) (int64, error) {
 	from := r.URL.Query().Get("from")
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		from = id
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil {
 			return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "Last-Event-ID must be a sequence number")

@@ -233,6 +233,13 @@ func TestC2DLimits(t *testing.T) {
 	if _, err := tc.svc.SendC2D(ctx, "d", hubclient.C2DMessage{Body: []byte("x")}); !hubclient.IsCode(err, "DeviceMaximumQueueDepthExceeded") {
 		t.Fatalf("queue depth: %v", err)
 	}
+	if d, err := tc.svc.GetDevice(ctx, "d"); err != nil || d.CloudToDeviceMessageCount != 2 {
+		t.Fatalf("device shows %v queued: %v", d, err)
+	}
+	tc.createDevice("empty")
+	if list, err := tc.svc.ListDevices(ctx, 0); err != nil || len(list) != 2 || list[0].CloudToDeviceMessageCount != 2 || list[1].CloudToDeviceMessageCount != 0 {
+		t.Fatalf("list shows %+v: %v", list, err)
+	}
 	if _, err := tc.svc.SendC2D(ctx, "ghost", hubclient.C2DMessage{Body: []byte("x")}); !hubclient.IsCode(err, "DeviceNotFound") {
 		t.Fatalf("unknown device: %v", err)
 	}

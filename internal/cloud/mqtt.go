@@ -386,18 +386,22 @@ func (c *Cloud) touch(k store.Key) {
 	c.connMu.Unlock()
 }
 
-// overlayDevice fills a device's live fields: connection state, activity and queue depth.
-func (c *Cloud) overlayDevice(d *Device) {
-	c.connMu.Lock()
-	st, ok := c.conns[store.Key{DeviceID: d.DeviceID}]
-	if ok {
-		d.ConnectionState, d.ConnectionStateUpdatedTime, d.LastActivityTime = "Connected", st.since, st.lastActivity
-	} else {
-		d.ConnectionState = "Disconnected"
+// overlayDevices fills devices' live fields: connection state, activity and C2D queue depth
+// (one query for all of them).
+func (c *Cloud) overlayDevices(ctx context.Context, devs ...*Device) {
+	counts, err := c.st.CountC2DByDevice(ctx, c.now())
+	if err != nil {
+		c.log.Warn("c2d queue depths unavailable", "err", err)
 	}
-	c.connMu.Unlock()
-	if n, err := c.st.CountC2D(context.Background(), d.DeviceID, c.now()); err == nil {
-		d.CloudToDeviceMessageCount = n
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	for _, d := range devs {
+		d.CloudToDeviceMessageCount = counts[d.DeviceID]
+		if st, ok := c.conns[store.Key{DeviceID: d.DeviceID}]; ok {
+			d.ConnectionState, d.ConnectionStateUpdatedTime, d.LastActivityTime = "Connected", st.since, st.lastActivity
+		} else {
+			d.ConnectionState = "Disconnected"
+		}
 	}
 }
 

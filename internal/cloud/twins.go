@@ -64,7 +64,7 @@ func (c *Cloud) twinView(ctx context.Context, k store.Key, t *twin.Twin) (map[st
 	if err != nil {
 		return nil, err
 	}
-	c.overlayDevice(d)
+	c.overlayDevices(ctx, d)
 	v := map[string]any{
 		"deviceId":                  d.DeviceID,
 		"etag":                      t.ETag(),

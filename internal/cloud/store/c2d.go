@@ -119,12 +119,22 @@ func (s *Store) PurgeExpiredC2D(ctx context.Context, now time.Time) ([]*C2DMessa
 	return out, err
 }
 
-// CountC2D returns the number of unexpired messages queued for a device.
-func (s *Store) CountC2D(ctx context.Context, deviceID string, now time.Time) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM c2d WHERE device_id = ? AND expiry > ?`, deviceID, nowMillis(now)).Scan(&n)
+// CountC2DByDevice returns the number of unexpired messages queued per device (devices with
+// none are absent).
+func (s *Store) CountC2DByDevice(ctx context.Context, now time.Time) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT device_id, COUNT(*) FROM c2d WHERE expiry > ? GROUP BY device_id`, nowMillis(now))
 	if err != nil {
-		return 0, fmt.Errorf("store: count c2d: %w", err)
+		return nil, fmt.Errorf("store: count c2d: %w", err)
 	}
-	return n, nil
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("store: scan c2d count: %w", err)
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
 }

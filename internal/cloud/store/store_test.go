@@ -52,6 +52,9 @@ func TestDeviceDeleteRemovesItsModulesSessionsAndQueue(t *testing.T) {
 	if err := st.EnqueueC2D(ctx, &C2DMessage{DeviceID: "d", Expiry: time.Now().Add(time.Hour), Doc: []byte(`{}`)}, 10, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	if counts, err := st.CountC2DByDevice(ctx, time.Now()); err != nil || counts["d"] != 1 || len(counts) != 1 {
+		t.Fatalf("queue depths %v %v", counts, err)
+	}
 	if err := st.DeleteIdentity(ctx, Key{DeviceID: "d"}, func([]byte) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func TestDeviceDeleteRemovesItsModulesSessionsAndQueue(t *testing.T) {
 	if _, err := st.GetIdentity(ctx, Key{DeviceID: "d", ModuleID: "m"}); err != ErrNotFound {
 		t.Errorf("module survived: %v", err)
 	}
-	if n, _ := st.CountC2D(ctx, "d", time.Now()); n != 0 {
-		t.Errorf("%d queued messages survived", n)
+	if counts, _ := st.CountC2DByDevice(ctx, time.Now()); counts["d"] != 0 {
+		t.Errorf("%d queued messages survived", counts["d"])
 	}
 }
