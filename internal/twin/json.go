@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 )
 
-// section returns props plus "$version" (and "$metadata" when meta is set).
+// section returns a shallow copy of props plus "$version" (and "$metadata"
+// when meta is set), for encoding: nested values are shared with props.
 func section(props map[string]any, version int64, meta map[string]any) map[string]any {
-	out := copyMap(props)
+	out := make(map[string]any, len(props)+2)
+	maps.Copy(out, props)
 	out["$version"] = version
 	if meta != nil {
 		out["$metadata"] = meta
@@ -32,7 +35,7 @@ func (t *Twin) PropertiesJSON() []byte {
 
 // Properties returns the "properties" object of the service twin JSON: each
 // section with "$version" and "$metadata" {"$lastUpdated":...} (desired also
-// "$lastUpdatedVersion").
+// "$lastUpdatedVersion"). Nested values are shared with t, not copied.
 func (t *Twin) Properties() map[string]any {
 	return map[string]any{
 		"desired": section(t.Desired, t.DesiredVersion, map[string]any{
