@@ -61,8 +61,7 @@ func (r *RenewingServerCert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certific
 
 // TLSConfig is ServerTLSConfig with the certificate served by r.
 func (r *RenewingServerCert) TLSConfig() *tls.Config {
-	cfg := ServerTLSConfig(tls.Certificate{})
-	cfg.Certificates = nil
+	cfg := baseServerTLSConfig()
 	cfg.GetCertificate = r.GetCertificate
 	return cfg
 }

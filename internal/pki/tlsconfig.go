@@ -33,12 +33,8 @@ func AEADCipherSuites() []uint16 {
 // device certificates: some clients (Go's crypto/tls among them) send no
 // certificate when theirs is not issued by an advertised CA.
 func ServerTLSConfig(cert tls.Certificate, clientCAs ...*x509.Certificate) *tls.Config {
-	cfg := &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		CipherSuites: AEADCipherSuites(),
-		ClientAuth:   tls.RequestClientCert,
-	}
+	cfg := baseServerTLSConfig()
+	cfg.Certificates = []tls.Certificate{cert}
 	if len(clientCAs) > 0 {
 		pool := x509.NewCertPool()
 		for _, c := range clientCAs {
@@ -47,4 +43,13 @@ func ServerTLSConfig(cert tls.Certificate, clientCAs ...*x509.Certificate) *tls.
 		cfg.ClientCAs = pool
 	}
 	return cfg
+}
+
+// baseServerTLSConfig is ServerTLSConfig without a certificate or client CAs.
+func baseServerTLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: AEADCipherSuites(),
+		ClientAuth:   tls.RequestClientCert,
+	}
 }
