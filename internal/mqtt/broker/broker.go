@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 )
 
 // Will is the will message of a connection, handed to Handler.Offline when the
@@ -42,13 +44,14 @@ func (e *ConnectError) Error() string {
 	return fmt.Sprintf("broker: connect refused (code %d): %s", e.Code, e.Reason)
 }
 
-// CONNACK return codes an Authenticator may use in a ConnectError [MQTT-3.2.2.3].
+// CONNACK return codes an Authenticator may use in a ConnectError [MQTT-3.2.2.3];
+// the codec's names under the broker's.
 const (
-	CodeBadProtocol        = 1
-	CodeIdentifierRejected = 2
-	CodeServerUnavailable  = 3
-	CodeBadCredentials     = 4
-	CodeNotAuthorized      = 5
+	CodeBadProtocol        = packet.RefusedProtocolVersion
+	CodeIdentifierRejected = packet.RefusedIdentifierRejected
+	CodeServerUnavailable  = packet.RefusedServerUnavailable
+	CodeBadCredentials     = packet.RefusedBadUsernamePassword
+	CodeNotAuthorized      = packet.RefusedNotAuthorized
 )
 
 // Authenticator decides whether a CONNECT is accepted.

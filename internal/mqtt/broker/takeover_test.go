@@ -50,7 +50,7 @@ func TestD10_TakeoverTimeout(t *testing.T) {
 	for i := range 2 {
 		c := dial(t, ts.addr)
 		c.send(connectPacket("stuck", true, 0))
-		if code := connackCode(t, c); code != CodeServerUnavailable {
+		if code := connackCode(t, c); code != int(CodeServerUnavailable) {
 			t.Fatalf("CONNECT %d while Offline blocks: CONNACK %d, want 3", i, code)
 		}
 	}
