@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
+	"github.com/outpost-iot/outpost/internal/cloud"
 	"github.com/outpost-iot/outpost/internal/hubclient"
 	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/pki"
@@ -229,17 +228,13 @@ func TestServiceAPIAuth(t *testing.T) {
 	if s := doStatus(t, tc, req); s != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", s)
 	}
-	cs, err := iothub.ParseConnectionString(tc.cs)
-	if err != nil {
-		t.Fatal(err)
-	}
 	bad, _ := iothub.NewSASToken(hubHost, strings.Repeat("QUFB", 11)+"QQ==", "iothubowner", time.Now().Add(time.Hour))
 	req.Header.Set("Authorization", bad)
 	if s := doStatus(t, tc, req); s != http.StatusUnauthorized {
 		t.Fatalf("bad signature: %d", s)
 	}
 	// registryRead may read but not write; service may not read the registry.
-	readCS, err := serviceCS(tc, "registryRead")
+	readCS, err := cloud.ServiceConnectionString(tc.dir, "registryRead")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,16 +245,9 @@ func TestServiceAPIAuth(t *testing.T) {
 	if _, err := rc.CreateDevice(tc.ctx(), &hubclient.Device{DeviceID: "x"}); !hubclient.IsStatus(err, http.StatusUnauthorized) {
 		t.Fatalf("registryRead create: %v", err)
 	}
-	svcCS, _ := serviceCS(tc, "service")
+	svcCS, _ := cloud.ServiceConnectionString(tc.dir, "service")
 	sc, _ := hubclient.New(hubclient.Config{ConnectionString: svcCS, CAFile: tc.caFile, Endpoint: base})
 	if _, err := sc.ListDevices(tc.ctx(), 0); !hubclient.IsStatus(err, http.StatusUnauthorized) {
 		t.Fatalf("service list: %v", err)
 	}
-	_ = cs
 }
-
-func serviceCS(tc *testCloud, policy string) (string, error) {
-	return cloudServiceConnectionString(tc.dir, policy)
-}
-
-var _ = mqtt.NewClient

@@ -334,10 +334,6 @@ func doJSON(t *testing.T, tc *testCloud, req *http.Request) []byte {
 	return body
 }
 
-func cloudServiceConnectionString(dir, policy string) (string, error) {
-	return cloud.ServiceConnectionString(dir, policy)
-}
-
 // writeKeyPair writes a tls.Certificate (with its issuer appended) and its key as PEM files.
 func writeKeyPair(t *testing.T, cert tls.Certificate, issuerPEM []byte, certFile, keyFile string) {
 	t.Helper()

@@ -57,15 +57,14 @@ func (m *methodCalls) forget(client, rid string) {
 }
 
 // resolve hands a response to its waiting call; unknown or late responses are dropped.
-func (m *methodCalls) resolve(client, rid string, res *MethodResult) bool {
+func (m *methodCalls) resolve(client, rid string, res *MethodResult) {
 	m.mu.Lock()
 	ch, ok := m.pending[client+"\x00"+rid]
 	delete(m.pending, client+"\x00"+rid)
 	m.mu.Unlock()
 	if ok {
-		ch <- res
+		ch <- res // buffered: the caller may already have given up
 	}
-	return ok
 }
 
 func seconds(v *int, def time.Duration) (time.Duration, error) {
