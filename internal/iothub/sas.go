@@ -18,7 +18,7 @@ type SASToken struct {
 	Expiry    time.Time // se
 	KeyName   string    // skn, URL-decoded, "" when absent
 
-	rawExpiry string // se as it appears in the token (signed over verbatim)
+	rawExpiry string // se percent-decoded but otherwise as in the token (leading zeros kept): the signed text
 }
 
 // SASClockSkew is the tolerance applied to a token's expiry (edgeHub's value).
