@@ -5,6 +5,7 @@ package arch
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -60,7 +61,7 @@ func TestLeafPackagesUseOnlyTheStandardLibrary(t *testing.T) {
 				continue
 			}
 			rel := strings.TrimPrefix(dep, module+"/")
-			if !contains(allowed, rel) {
+			if !slices.Contains(allowed, rel) {
 				t.Errorf("%s depends on %s", leaf, dep)
 			}
 		}
@@ -79,13 +80,4 @@ func TestRolePackagesAreImportedOnlyByTheCLI(t *testing.T) {
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
