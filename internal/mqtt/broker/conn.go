@@ -22,7 +22,6 @@ type Conn struct {
 	srv       *Server
 	nc        net.Conn
 	transport string
-	log       *slog.Logger
 
 	// Set by the read goroutine during CONNECT, before ready; read-only afterwards.
 	clientID    string
@@ -54,7 +53,6 @@ type Conn struct {
 func newConn(s *Server, nc net.Conn, transport string) *Conn {
 	c := &Conn{srv: s, nc: nc, transport: transport, done: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
-	c.log = s.log.With("remote", nc.RemoteAddr().String(), "transport", transport)
 	c.out = newOutbound(s.cfg)
 	if s.cfg.MaxInboundRate > 0 {
 		b := newTokenBucket(s.cfg.MaxInboundRate, float64(s.cfg.InboundBurst))

@@ -40,7 +40,8 @@ func (c *Conn) handshake() error {
 	}
 	c.startWriter()
 	c.ready.Store(true)
-	c.log.Debug("mqtt client connected", "client_id", c.clientID, "clean_session", c.clean,
+	c.srv.limited.logAttrs(slog.LevelDebug, "mqtt client connected", "client_id", c.clientID,
+		"remote", c.nc.RemoteAddr().String(), "transport", c.transport, "clean_session", c.clean,
 		"keep_alive", c.keepAlive, "idle_timeout", c.idleTimeout, "session_present", c.sessionPresent)
 	return nil
 }
