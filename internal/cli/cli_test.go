@@ -98,7 +98,7 @@ func TestConnectionFlagsOverrideEnvironment(t *testing.T) {
 		}
 	})
 	t.Run("flags win", func(t *testing.T) {
-		r := runCLI(t, bad, "", "device", "show", "d1", "--connection-string", testCS, "--ca-file", h.caFile, "--endpoint", h.srv.URL)
+		r := runCLI(t, bad, "", "device", "show", "d1", "--connection-string", testCS, "--ca-file", h.CAFile, "--endpoint", h.URL)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}

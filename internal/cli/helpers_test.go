@@ -2,14 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/hubclient/hubclienttest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -93,13 +92,6 @@ func mapEnv(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-// request is one request received by the fake hub.
-type request struct {
-	Method, Path, Query string
-	Header              http.Header
-	Body                string
-}
-
 // reply is a canned answer.
 type reply struct {
 	status int
@@ -107,45 +99,28 @@ type reply struct {
 	header map[string]string
 }
 
-// fakeHub is an httptest TLS server answering canned replies keyed by "METHOD /path", after
-// checking that the request carries a valid service SAS token and the api-version.
+// fakeHub is a fake service API (hubclienttest: TLS, service SAS token and api-version checked,
+// requests recorded) answering canned replies keyed by "METHOD /path".
 type fakeHub struct {
-	srv     *httptest.Server
-	caFile  string
+	*hubclienttest.Server
 	replies map[string]reply
 	stream  func(w http.ResponseWriter, r *http.Request)
-	mu      sync.Mutex // guards reqs
-	reqs    []request
 }
 
 func newFakeHub(t *testing.T, replies map[string]reply) *fakeHub {
 	t.Helper()
 	h := &fakeHub{replies: replies}
-	h.srv = httptest.NewTLSServer(http.HandlerFunc(h.serve))
-	t.Cleanup(h.srv.Close)
-	h.caFile = filepath.Join(t.TempDir(), "ca.pem")
-	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.srv.Certificate().Raw})
-	if err := os.WriteFile(h.caFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	auth := hubclienttest.Auth{Host: testHost, Policy: testPolicy, Key: testKey, Now: func() time.Time { return fixedNow }}
+	h.Server = hubclienttest.New(t, auth, h.serve)
 	return h
 }
 
 // env is the environment pointing the CLI at this hub.
 func (h *fakeHub) env() map[string]string {
-	return map[string]string{EnvConnectionString: testCS, EnvCAFile: h.caFile, EnvEndpoint: h.srv.URL}
+	return map[string]string{EnvConnectionString: testCS, EnvCAFile: h.CAFile, EnvEndpoint: h.URL}
 }
 
-func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	h.mu.Lock()
-	h.reqs = append(h.reqs, request{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(body)})
-	h.mu.Unlock()
-	if msg := checkAuth(r); msg != "" {
-		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprintf(w, `{"Message":"ErrorCode:IotHubUnauthorizedAccess;%s"}`, msg)
-		return
-	}
+func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request, _ []byte) {
 	if r.URL.Path == "/events/stream" && h.stream != nil {
 		h.stream(w, r)
 		return
@@ -160,52 +135,21 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(k, v)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(cmpStatus(rep.status))
+	w.WriteHeader(cmp.Or(rep.status, http.StatusOK))
 	_, _ = io.WriteString(w, rep.body)
 }
 
-func cmpStatus(s int) int {
-	if s == 0 {
-		return http.StatusOK
-	}
-	return s
-}
-
-// checkAuth returns "" when r carries a valid SAS token for the test policy and api-version.
-func checkAuth(r *http.Request) string {
-	if v := r.URL.Query().Get("api-version"); v != "2021-04-12" {
-		return "missing api-version"
-	}
-	tok, err := iothub.ParseSASToken(r.Header.Get("Authorization"))
-	if err != nil {
-		return "bad token"
-	}
-	if err := tok.Verify([]string{testKey}, fixedNow, 2*time.Hour); err != nil {
-		return "token does not verify"
-	}
-	if host, dev, _, err := tok.Audience(); err != nil || host != testHost || dev != "" || tok.KeyName != testPolicy {
-		return "wrong audience"
-	}
-	return ""
-}
-
-func (h *fakeHub) requests() []request {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]request(nil), h.reqs...)
-}
-
 // last returns the last request with the given method and path.
-func (h *fakeHub) last(t *testing.T, method, path string) request {
+func (h *fakeHub) last(t *testing.T, method, path string) hubclienttest.Request {
 	t.Helper()
-	reqs := h.requests()
+	reqs := h.Requests()
 	for i := len(reqs) - 1; i >= 0; i-- {
 		if reqs[i].Method == method && reqs[i].Path == path {
 			return reqs[i]
 		}
 	}
 	t.Fatalf("no %s %s request; got %v", method, path, reqs)
-	return request{}
+	return hubclienttest.Request{}
 }
 
 // golden compares got with testdata/name.golden, rewriting it with -update.

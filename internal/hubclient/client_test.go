@@ -3,19 +3,15 @@ package hubclient
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/outpost-iot/outpost/internal/hubclient/hubclienttest"
 	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
@@ -27,83 +23,20 @@ const (
 )
 
 // seen is one request as the fake hub received it.
-type seen struct {
-	Method, Path, RawPath, Query string
-	Header                       http.Header
-	Body                         string
-}
+type seen = hubclienttest.Request
 
-// fakeHub is an httptest TLS server that checks authentication and records requests; reply
-// chooses the answer per request.
-type fakeHub struct {
-	t     *testing.T
-	srv   *httptest.Server
-	mu    sync.Mutex // guards the following
-	reqs  []seen
-	reply func(w http.ResponseWriter, r *http.Request, body []byte)
-}
+// fakeHub is a fake service API that checks each request's service SAS token and records it;
+// reply chooses the answer.
+type fakeHub struct{ *hubclienttest.Server }
 
-func newFakeHub(t *testing.T, reply func(w http.ResponseWriter, r *http.Request, body []byte)) *fakeHub {
+func newFakeHub(t *testing.T, reply hubclienttest.Handler) *fakeHub {
 	t.Helper()
-	f := &fakeHub{t: t, reply: reply}
-	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	f.mu.Lock()
-	f.reqs = append(f.reqs, seen{r.Method, r.URL.Path, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Clone(), string(body)})
-	f.mu.Unlock()
-	if msg := checkAuth(r, time.Now()); msg != "" {
-		w.Header().Set("iothub-errorcode", "IotHubUnauthorizedAccess")
-		w.WriteHeader(http.StatusUnauthorized)
-		_ = json.NewEncoder(w).Encode(map[string]string{"Message": "ErrorCode:IotHubUnauthorizedAccess;" + msg})
-		return
-	}
-	f.reply(w, r, body)
-}
-
-// checkAuth returns "" when r carries a valid service SAS token for testHost and api-version.
-func checkAuth(r *http.Request, now time.Time) string {
-	if v := r.URL.Query().Get("api-version"); v != APIVersion {
-		return "api-version " + v
-	}
-	tok, err := iothub.ParseSASToken(r.Header.Get("Authorization"))
-	if err != nil {
-		return err.Error()
-	}
-	if err := tok.Verify([]string{testKey}, now, 2*time.Hour); err != nil {
-		return err.Error()
-	}
-	host, dev, mod, err := tok.Audience()
-	if err != nil || host != testHost || dev != "" || mod != "" || tok.KeyName != testPolicy {
-		return "bad audience or key name"
-	}
-	return ""
-}
-
-func (f *fakeHub) requests() []seen {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]seen(nil), f.reqs...)
-}
-
-// caFile writes the fake hub's certificate to a PEM file.
-func (f *fakeHub) caFile(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "ca.pem")
-	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return &fakeHub{hubclienttest.New(t, hubclienttest.Auth{Host: testHost, Policy: testPolicy, Key: testKey}, reply)}
 }
 
 func (f *fakeHub) client(t *testing.T) *Client {
 	t.Helper()
-	c, err := New(Config{ConnectionString: testCS, CAFile: f.caFile(t), Endpoint: f.srv.URL})
+	c, err := New(Config{ConnectionString: testCS, CAFile: f.CAFile, Endpoint: f.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,11 +173,11 @@ func TestClient_F2_RequestsAreSignedAndRouted(t *testing.T) {
 	}
 	for _, tc := range calls {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(hub.requests())
+			before := len(hub.Requests())
 			if err := tc.do(); err != nil {
 				t.Fatalf("call: %v", err)
 			}
-			reqs := hub.requests()
+			reqs := hub.Requests()
 			if len(reqs) != before+1 {
 				t.Fatalf("want 1 request, got %d", len(reqs)-before)
 			}
@@ -324,14 +257,14 @@ func TestClient_ErrorsAreTyped(t *testing.T) {
 
 func TestClient_B7_UnknownCAIsRefused(t *testing.T) {
 	hub := newFakeHub(t, func(w http.ResponseWriter, r *http.Request, body []byte) { writeJSON(w, 200, Device{}) })
-	c, err := New(Config{ConnectionString: testCS, Endpoint: hub.srv.URL})
+	c, err := New(Config{ConnectionString: testCS, Endpoint: hub.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.GetDevice(context.Background(), "d1"); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("want a certificate error, got %v", err)
 	}
-	if len(hub.requests()) != 0 {
+	if len(hub.Requests()) != 0 {
 		t.Fatal("request reached the server over an unverified connection")
 	}
 }
@@ -411,4 +344,12 @@ func FuzzDecodeError_E8(f *testing.F) {
 		}
 		_ = e.Error()
 	})
+}
+
+// TestFakeHubAPIVersion keeps hubclienttest's copy of the api-version (it cannot import this
+// package) equal to the one the client sends.
+func TestFakeHubAPIVersion(t *testing.T) {
+	if hubclienttest.APIVersion != APIVersion {
+		t.Fatalf("hubclienttest.APIVersion %q, want %q", hubclienttest.APIVersion, APIVersion)
+	}
 }

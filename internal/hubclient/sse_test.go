@@ -226,7 +226,7 @@ func TestStreamEvents_B2_IdleStreamReconnects(t *testing.T) {
 		writeSSE(w, n, fmt.Sprintf(`{"sequenceNumber":%d,"deviceId":"d"}`, n))
 		<-r.Context().Done() // then silence, as on a half-open link
 	})
-	c, err := New(Config{ConnectionString: testCS, CAFile: hub.caFile(t), Endpoint: hub.srv.URL, StreamIdleTimeout: 200 * time.Millisecond})
+	c, err := New(Config{ConnectionString: testCS, CAFile: hub.CAFile, Endpoint: hub.URL, StreamIdleTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
