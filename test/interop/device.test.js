@@ -10,18 +10,18 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 
 const { Client: DeviceClient, Message } = require('azure-iot-device');
-const { NoRetry } = require('azure-iot-common');
 const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
 const { Registry, Client: ServiceClient } = require('azure-iothub');
 
-const { env, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, pick } = require('./lib');
+const {
+  OP_MS, env, deviceIdOf, preflight, outpost, Monitor, withTimeout, pick, sdkClient, closeClient,
+  checkReportedRoundTrip, checkDesiredNotified, checkEchoMethod,
+} = require('./lib');
 
 const transports = [
   { name: 'Mqtt', Transport: Mqtt, csVar: 'DEVICE_CONNECTION_STRING' },
   { name: 'MqttWs', Transport: MqttWs, csVar: 'DEVICE_CONNECTION_STRING_WS' },
 ];
-
-const OP_MS = 10000; // bound for one SDK operation
 
 for (const { name, Transport, csVar } of transports) {
   describe(`device over ${name}`, { timeout: 60000 }, () => {
@@ -36,53 +36,27 @@ for (const { name, Transport, csVar } of transports) {
       deviceId = deviceIdOf(cs);
       registry = Registry.fromConnectionString(env('OUTPOST_CONNECTION_STRING'));
       service = ServiceClient.fromConnectionString(env('OUTPOST_CONNECTION_STRING'));
-      client = DeviceClient.fromConnectionString(cs, Transport);
-      // Fail fast: a cloud bug must surface as a failure, not be hidden by reconnects.
-      client.setRetryPolicy(new NoRetry());
-      client.on('error', (err) => { console.error(`device client (${name}) error: ${err}`); });
+      client = sdkClient(`device client (${name})`, DeviceClient, cs, Transport);
       await withTimeout(`${name} open`, client.open(), OP_MS);
     });
 
     after(async () => {
-      if (client) {
-        try { await withTimeout(`${name} close`, client.close(), OP_MS); } catch (err) { console.error(String(err)); }
-      }
+      if (client) await closeClient(name, client);
     });
 
     it('sends telemetry with properties; monitor shows them and the iothub-* stamps', async () => {
       const mon = new Monitor(deviceId, '40s');
       const run = crypto.randomUUID();
-      const sent = new Set();
-      let found = null;
+      let found;
       try {
-        // The monitor may attach after its start returns; resend (each with a new
-        // messageId) until one shows up, bounded by the deadline.
-        const deadline = Date.now() + 25000;
-        let n = 0;
-        while (!found) {
-          if (Date.now() > deadline) {
-            throw new Error(`interop: no telemetry event for ${deviceId} seen by outpost monitor within 25 s ` +
-              `(sent ${n}); monitor exit=${JSON.stringify(mon.exited)} stderr=${mon.stderr}` +
-              ` events=${JSON.stringify(mon.events).slice(0, 2000)}`);
-          }
-          if (mon.exited) {
-            throw new Error(`interop: outpost monitor exited early: ${JSON.stringify(mon.exited)} stderr=${mon.stderr}`);
-          }
-          const mid = `${run}-${n++}`;
-          const msg = new Message(JSON.stringify({ temperature: 21.5, run, seq: n }));
-          msg.messageId = mid;
+        found = await mon.sendUntilSeen(`${name} telemetry event for ${deviceId}`, client, (seq) => {
+          const msg = new Message(JSON.stringify({ temperature: 21.5, run, seq }));
           msg.contentType = 'application/json';
           msg.contentEncoding = 'utf-8';
           msg.properties.add('alert', 'high temp');
           msg.properties.add('run', run);
-          sent.add(mid);
-          await withTimeout(`${name} sendEvent`, client.sendEvent(msg), OP_MS);
-          const until = Date.now() + 2000;
-          while (!found && Date.now() < until && !mon.exited) {
-            found = mon.events.find((e) => sent.has(pick(e.systemProperties, 'messageId', 'message-id', '$.mid')));
-            if (!found) await mon.changed(until - Date.now());
-          }
-        }
+          return msg;
+        });
       } finally {
         mon.stop();
       }
@@ -136,74 +110,18 @@ for (const { name, Transport, csVar } of transports) {
     });
 
     it('twin: getTwin, reported patch read back by the service SDK', async () => {
-      const twin = await withTimeout(`${name} getTwin`, client.getTwin(), OP_MS);
-      assert.equal(typeof twin.properties.desired.$version, 'number', 'desired.$version');
-      assert.equal(typeof twin.properties.reported.$version, 'number', 'reported.$version');
-      const stamp = crypto.randomUUID();
-      const patch = { interop: { stamp, transport: name, nested: { n: 42 } }, firmware: '1.2.3' };
-      await withTimeout(`${name} reported update`, new Promise((resolve, reject) => {
-        twin.properties.reported.update(patch, (err) => (err ? reject(err) : resolve()));
-      }), OP_MS);
-      const got = await registry.getTwin(deviceId);
-      const reported = got.responseBody.properties.reported;
-      assert.equal(reported.interop.stamp, stamp);
-      assert.equal(reported.interop.transport, name);
-      assert.equal(reported.interop.nested.n, 42);
-      assert.equal(reported.firmware, '1.2.3');
-      assert.equal(got.responseBody.deviceId, deviceId);
-      // A null deletes the member (JSON merge patch).
-      await withTimeout(`${name} reported delete`, new Promise((resolve, reject) => {
-        twin.properties.reported.update({ firmware: null }, (err) => (err ? reject(err) : resolve()));
-      }), OP_MS);
-      const after = (await registry.getTwin(deviceId)).responseBody.properties.reported;
-      assert.ok(!('firmware' in after), 'reported.firmware deleted by null');
-      assert.equal(after.interop.stamp, stamp);
+      const got = await checkReportedRoundTrip(name, name, client, async () => (await registry.getTwin(deviceId)).responseBody);
+      assert.equal(got.deviceId, deviceId);
     });
 
     it('twin: desired update from the service reaches properties.desired', async () => {
-      const twin = await withTimeout(`${name} getTwin`, client.getTwin(), OP_MS);
-      const probe = crypto.randomUUID();
-      const seen = [];
-      let wake = () => {};
-      twin.on('properties.desired', (delta) => { seen.push(delta); wake(); });
-      // The SDK subscribes asynchronously and gives no signal; repeat the service-side
-      // update (with a counter) until one notification arrives, bounded.
-      let n = 0;
-      const hit = await poll(`${name} desired notification`, async () => {
-        n++;
-        await registry.updateTwin(deviceId, { properties: { desired: { probe, n, settings: { rate: 5 } } } }, '*');
-        const until = Date.now() + 2000;
-        for (;;) {
-          const h = seen.find((d) => d && d.probe === probe);
-          if (h || Date.now() >= until) return h;
-          await new Promise((r) => { wake = r; setTimeout(r, until - Date.now()); });
-        }
-      }, { timeoutMs: 20000, intervalMs: 10 });
-      assert.equal(typeof hit.$version, 'number', 'desired patch carries $version');
-      assert.equal(hit.settings.rate, 5);
-      assert.equal(twin.properties.desired.probe, probe, 'merged into twin.properties.desired');
-      const svc = (await registry.getTwin(deviceId)).responseBody;
-      assert.equal(svc.properties.desired.probe, probe);
-      assert.ok(svc.properties.desired.$version >= hit.$version, 'service $version >= notified $version');
+      await checkDesiredNotified(name, client, (patch) => registry.updateTwin(deviceId, patch, '*'),
+        async () => (await registry.getTwin(deviceId)).responseBody);
     });
 
     it('direct method answered via onDeviceMethod (service Client.invokeDeviceMethod)', async () => {
-      const calls = [];
-      client.onDeviceMethod('echo', (request, response) => {
-        calls.push(request);
-        response.send(201, { echo: request.payload, method: request.methodName }, (err) => {
-          if (err) console.error(`method response send failed: ${err}`);
-        });
-      });
-      const payload = { a: 1, s: 'x y', list: [1, 2, 3] };
-      // onDeviceMethod subscribes asynchronously; until the subscription is active the hub answers 404.
-      const res = await poll(`${name} invoke echo`, () => service.invokeDeviceMethod(deviceId, {
-        methodName: 'echo', payload, responseTimeoutInSeconds: 5, connectTimeoutInSeconds: 0,
-      }), { timeoutMs: 20000, intervalMs: 500 });
-      assert.equal(res.result.status, 201, 'device status code round-trips');
-      assert.deepEqual(res.result.payload, { echo: payload, method: 'echo' }, 'payload round-trips');
-      assert.ok(calls.length >= 1);
-      assert.deepEqual(calls[calls.length - 1].payload, payload, 'device saw the JSON payload');
+      await checkEchoMethod(name, client.onDeviceMethod.bind(client), (params) => service.invokeDeviceMethod(deviceId, params),
+        201, { a: 1, s: 'x y', list: [1, 2, 3] });
     });
   });
 }

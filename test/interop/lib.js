@@ -1,11 +1,18 @@
-// Shared helpers for the interop scenarios: environment, pre-flight checks,
-// the outpost CLI (monitor, c2d send) and bounded polling.
+// Shared helpers for the interop scenarios: environment, pre-flight checks, the outpost CLI
+// (monitor, c2d send), SDK clients, bounded polling, and the twin and method checks the device
+// and module scenarios share.
 'use strict';
 
 const { spawn, execFile } = require('node:child_process');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const tls = require('node:tls');
 const readline = require('node:readline');
+
+const { NoRetry } = require('azure-iot-common');
+
+const OP_MS = 10000; // bound for one SDK operation
 
 const HOW_TO_RUN =
   'run the suite through `go test ./test/interop/` from the module root (it starts the cloud and ' +
@@ -25,12 +32,6 @@ function hostOf(connectionString) {
   const m = /(?:^|;)HostName=([^;]+)/i.exec(connectionString);
   if (!m) throw new Error('interop: connection string has no HostName');
   return m[1];
-}
-
-/** keyOf returns SharedAccessKey from a connection string. */
-function keyOf(connectionString) {
-  const m = /(?:^|;)SharedAccessKey=([^;]+)/i.exec(connectionString);
-  return m ? m[1] : '';
 }
 
 /** deviceIdOf returns DeviceId from a device connection string. */
@@ -190,9 +191,173 @@ class Monitor {
     });
   }
 
+  /** waitFor resolves with the first event for which pred is true, or undefined after ms or at exit. */
+  async waitFor(pred, ms) {
+    const until = Date.now() + ms;
+    for (;;) {
+      const found = this.events.find(pred);
+      if (found || this.exited || Date.now() >= until) return found;
+      await this.changed(until - Date.now());
+    }
+  }
+
+  /**
+   * sendUntilSeen sends make(n) (n = 1, 2, ...) with client.sendEvent, each with a new messageId,
+   * until this monitor prints one of them, and returns that event. The monitor may attach after
+   * its start returns, so the first messages can go unseen; bounded by timeoutMs.
+   */
+  async sendUntilSeen(what, client, make, timeoutMs = 25000) {
+    const prefix = crypto.randomUUID();
+    const sent = new Set();
+    const deadline = Date.now() + timeoutMs;
+    for (let n = 1; ; n++) {
+      if (Date.now() > deadline) {
+        throw new Error(`interop: no ${what} seen by outpost monitor within ${timeoutMs} ms ` +
+          `(sent ${n - 1}); monitor exit=${JSON.stringify(this.exited)} stderr=${this.stderr}` +
+          ` events=${JSON.stringify(this.events).slice(0, 2000)}`);
+      }
+      if (this.exited) {
+        throw new Error(`interop: outpost monitor exited early: ${JSON.stringify(this.exited)} stderr=${this.stderr}`);
+      }
+      const msg = make(n);
+      msg.messageId = `${prefix}-${n}`;
+      sent.add(msg.messageId);
+      await withTimeout(`${what}: sendEvent`, client.sendEvent(msg), OP_MS);
+      const found = await this.waitFor((e) => sent.has(pick(e.systemProperties, 'messageId', 'message-id', '$.mid')), 2000);
+      if (found) return found;
+    }
+  }
+
   stop() {
     if (this.exited === null) this.proc.kill('SIGTERM');
   }
+}
+
+/**
+ * identityConnectionString is the connection string of a device (or, with moduleId, a module)
+ * on the hub named by OUTPOST_CONNECTION_STRING.
+ */
+function identityConnectionString(deviceId, key, moduleId) {
+  const mod = moduleId ? `;ModuleId=${moduleId}` : '';
+  return `HostName=${hostOf(env('OUTPOST_CONNECTION_STRING'))};DeviceId=${deviceId}${mod};SharedAccessKey=${key}`;
+}
+
+/**
+ * sdkClient makes an azure-iot-device Client or ModuleClient (not yet open) that never retries:
+ * a cloud bug must surface as a failure, not be hidden by reconnects. Its 'error' events go to
+ * onError (default: logged).
+ */
+function sdkClient(label, Client, cs, Transport, onError) {
+  const c = Client.fromConnectionString(cs, Transport);
+  c.setRetryPolicy(new NoRetry());
+  c.on('error', onError || ((err) => { console.error(`${label} error: ${err}`); }));
+  return c;
+}
+
+/** closeClient closes an SDK client within OP_MS; a failure (e.g. never opened) is logged, not thrown. */
+async function closeClient(label, c) {
+  try { await withTimeout(`${label} close`, c.close(), OP_MS); } catch (err) { console.error(String(err)); }
+}
+
+/** updateReported applies a reported-properties patch through a client-side twin, bounded. */
+function updateReported(what, twin, patch) {
+  return withTimeout(what, new Promise((resolve, reject) => {
+    twin.properties.reported.update(patch, (err) => (err ? reject(err) : resolve()));
+  }), OP_MS);
+}
+
+/**
+ * desiredNotification repeats trigger(n) (a service-side change, n = 1, 2, ...) until the
+ * client-side twin emits a 'properties.desired' delta for which match is true, and returns that
+ * delta. The SDK subscribes asynchronously and gives no signal, so one trigger may go unnoticed.
+ */
+async function desiredNotification(what, twin, match, trigger) {
+  const seen = [];
+  let wake = () => {};
+  const onDelta = (delta) => { seen.push(delta); wake(); };
+  twin.on('properties.desired', onDelta);
+  let n = 0;
+  try {
+    return await poll(what, async () => {
+      n++;
+      await trigger(n);
+      const until = Date.now() + 2000;
+      for (;;) {
+        const h = seen.find((d) => d && match(d));
+        if (h || Date.now() >= until) return h;
+        await new Promise((r) => { wake = r; setTimeout(r, until - Date.now()); });
+      }
+    }, { timeoutMs: 20000, intervalMs: 10 });
+  } finally {
+    twin.removeListener('properties.desired', onDelta);
+  }
+}
+
+/**
+ * checkReportedRoundTrip (device or module): the client's twin has both $versions; a reported
+ * patch made through it is read back by readTwin (the service's twin document), and a null
+ * deletes a member. It returns the service's twin as read after the patch.
+ */
+async function checkReportedRoundTrip(label, transport, client, readTwin) {
+  const twin = await withTimeout(`${label} getTwin`, client.getTwin(), OP_MS);
+  assert.equal(typeof twin.properties.desired.$version, 'number', 'desired.$version');
+  assert.equal(typeof twin.properties.reported.$version, 'number', 'reported.$version');
+  const stamp = crypto.randomUUID();
+  await updateReported(`${label} reported update`, twin,
+    { interop: { stamp, transport, nested: { n: 42 } }, firmware: '1.2.3' });
+  const got = await readTwin();
+  const reported = got.properties.reported;
+  assert.equal(reported.interop.stamp, stamp);
+  assert.equal(reported.interop.transport, transport);
+  assert.equal(reported.interop.nested.n, 42);
+  assert.equal(reported.firmware, '1.2.3');
+  // A null deletes the member (JSON merge patch).
+  await updateReported(`${label} reported delete`, twin, { firmware: null });
+  const after = (await readTwin()).properties.reported;
+  assert.ok(!('firmware' in after), 'reported.firmware deleted by null');
+  assert.equal(after.interop.stamp, stamp);
+  return got;
+}
+
+/**
+ * checkDesiredNotified (device or module): a desired patch made with updateTwin(patch) reaches the
+ * client as a 'properties.desired' notification with $version, is merged into the client's twin,
+ * and readTwin (the service's twin document) agrees.
+ */
+async function checkDesiredNotified(label, client, updateTwin, readTwin) {
+  const twin = await withTimeout(`${label} getTwin`, client.getTwin(), OP_MS);
+  const probe = crypto.randomUUID();
+  const hit = await desiredNotification(`${label} desired notification`, twin, (d) => d.probe === probe,
+    (n) => updateTwin({ properties: { desired: { probe, n, settings: { rate: 5 } } } }));
+  assert.equal(typeof hit.$version, 'number', 'desired patch carries $version');
+  assert.equal(hit.settings.rate, 5);
+  assert.equal(twin.properties.desired.probe, probe, 'merged into twin.properties.desired');
+  const svc = await readTwin();
+  assert.equal(svc.properties.desired.probe, probe);
+  assert.ok(svc.properties.desired.$version >= hit.$version, 'service $version >= notified $version');
+}
+
+/**
+ * checkEchoMethod (device or module): a method 'echo' registered with onMethod (the client's
+ * onDeviceMethod or onMethod) answers status with the JSON payload and the method name; invoke
+ * (the service call) is repeated while the SDK's asynchronous subscription is not yet active
+ * (the hub answers 404 until then).
+ */
+async function checkEchoMethod(label, onMethod, invoke, status, payload) {
+  const calls = [];
+  onMethod('echo', (request, response) => {
+    calls.push(request);
+    response.send(status, { echo: request.payload, method: request.methodName }, (err) => {
+      if (err) console.error(`${label} method response send failed: ${err}`);
+    });
+  });
+  const res = await poll(`${label} invoke echo`, () => invoke({
+    methodName: 'echo', payload, responseTimeoutInSeconds: 5, connectTimeoutInSeconds: 0,
+  }), { timeoutMs: 20000, intervalMs: 500 });
+  assert.equal(res.result.status, status, 'status code round-trips');
+  assert.deepEqual(res.result.payload, { echo: payload, method: 'echo' }, 'payload round-trips');
+  assert.ok(calls.length >= 1);
+  assert.deepEqual(calls[calls.length - 1].payload, payload, 'the client saw the JSON payload');
 }
 
 /**
@@ -249,5 +414,7 @@ function pick(obj, ...keys) {
 }
 
 module.exports = {
-  env, hostOf, keyOf, deviceIdOf, preflight, outpost, Monitor, normalizeEvent, poll, withTimeout, pick, tlsCheck, describeError,
+  OP_MS, env, hostOf, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, pick, describeError,
+  identityConnectionString, sdkClient, closeClient, updateReported, desiredNotification,
+  checkReportedRoundTrip, checkDesiredNotified, checkEchoMethod,
 };

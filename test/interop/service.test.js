@@ -9,12 +9,11 @@ const crypto = require('node:crypto');
 
 const { Registry, Client: ServiceClient } = require('azure-iothub');
 const { Client: DeviceClient } = require('azure-iot-device');
-const { NoRetry } = require('azure-iot-common');
 const { Mqtt } = require('azure-iot-device-mqtt');
 
-const { env, hostOf, preflight, poll, withTimeout } = require('./lib');
-
-const OP_MS = 10000;
+const {
+  OP_MS, env, preflight, poll, withTimeout, identityConnectionString, sdkClient, closeClient,
+} = require('./lib');
 
 describe('service SDK (azure-iothub)', { timeout: 60000 }, () => {
   let registry;
@@ -33,9 +32,7 @@ describe('service SDK (azure-iothub)', { timeout: 60000 }, () => {
   });
 
   after(async () => {
-    if (device) {
-      try { await withTimeout('device close', device.close(), OP_MS); } catch (err) { console.error(String(err)); }
-    }
+    if (device) await closeClient('device', device);
     for (const id of created) {
       try { await registry.delete(id); } catch { /* already gone */ }
     }
@@ -157,10 +154,7 @@ describe('service SDK (azure-iothub)', { timeout: 60000 }, () => {
     const res = await registry.create({ deviceId: methodId });
     created.add(methodId);
     const key = res.responseBody.authentication.symmetricKey.primaryKey;
-    const host = hostOf(env('OUTPOST_CONNECTION_STRING'));
-    device = DeviceClient.fromConnectionString(`HostName=${host};DeviceId=${methodId};SharedAccessKey=${key}`, Mqtt);
-    device.setRetryPolicy(new NoRetry());
-    device.on('error', (err) => console.error(`device error: ${err}`));
+    device = sdkClient('device', DeviceClient, identityConnectionString(methodId, key), Mqtt);
     await withTimeout('device open', device.open(), OP_MS);
     device.onDeviceMethod('getStatus', (req, resp) => {
       resp.send(200, { ok: true, got: req.payload }, () => {});
