@@ -47,16 +47,14 @@ for (const { name, Transport, csVar } of transports) {
     it('sends telemetry with properties; monitor shows them and the iothub-* stamps', async () => {
       const mon = new Monitor(deviceId, '40s');
       const run = crypto.randomUUID();
+      const msg = new Message(JSON.stringify({ temperature: 21.5, run }));
+      msg.contentType = 'application/json';
+      msg.contentEncoding = 'utf-8';
+      msg.properties.add('alert', 'high temp');
+      msg.properties.add('run', run);
       let found;
       try {
-        found = await mon.sendUntilSeen(`${name} telemetry event for ${deviceId}`, client, (seq) => {
-          const msg = new Message(JSON.stringify({ temperature: 21.5, run, seq }));
-          msg.contentType = 'application/json';
-          msg.contentEncoding = 'utf-8';
-          msg.properties.add('alert', 'high temp');
-          msg.properties.add('run', run);
-          return msg;
-        });
+        found = await mon.sendAndSee(`${name} telemetry event for ${deviceId}`, client, msg);
       } finally {
         mon.stop();
       }

@@ -140,8 +140,9 @@ function normalizeEvent(line) {
 }
 
 /**
- * Monitor runs `outpost monitor --device ID [--module M] --timeout T` and collects the JSON
- * events it prints, one per line.
+ * Monitor runs `outpost monitor --device ID [--module M] --from start --timeout T` and collects
+ * the JSON events it prints, one per line. --from start replays the retained events first, so an
+ * event stored before the monitor attached is printed too.
  */
 class Monitor {
   constructor(deviceId, timeout = '30s', { moduleId } = {}) {
@@ -150,7 +151,7 @@ class Monitor {
     this.exited = null;
     this._waiters = [];
     // --properties: include system/application properties (az iot hub monitor-events style).
-    const args = ['monitor', '--device', deviceId, '--properties', '--timeout', timeout];
+    const args = ['monitor', '--device', deviceId, '--properties', '--from', 'start', '--timeout', timeout];
     if (moduleId) args.push('--module', moduleId);
     this.proc = spawn(env('OUTPOST_BIN'), args, {
       env: cliEnv(),
@@ -202,30 +203,19 @@ class Monitor {
   }
 
   /**
-   * sendUntilSeen sends make(n) (n = 1, 2, ...) with client.sendEvent, each with a new messageId,
-   * until this monitor prints one of them, and returns that event. The monitor may attach after
-   * its start returns, so the first messages can go unseen; bounded by timeoutMs.
+   * sendAndSee sends msg (with a new messageId) through client.sendEvent and resolves with the
+   * event this monitor prints for it, failing if none is printed within timeoutMs.
    */
-  async sendUntilSeen(what, client, make, timeoutMs = 25000) {
-    const prefix = crypto.randomUUID();
-    const sent = new Set();
-    const deadline = Date.now() + timeoutMs;
-    for (let n = 1; ; n++) {
-      if (Date.now() > deadline) {
-        throw new Error(`interop: no ${what} seen by outpost monitor within ${timeoutMs} ms ` +
-          `(sent ${n - 1}); monitor exit=${JSON.stringify(this.exited)} stderr=${this.stderr}` +
-          ` events=${JSON.stringify(this.events).slice(0, 2000)}`);
-      }
-      if (this.exited) {
-        throw new Error(`interop: outpost monitor exited early: ${JSON.stringify(this.exited)} stderr=${this.stderr}`);
-      }
-      const msg = make(n);
-      msg.messageId = `${prefix}-${n}`;
-      sent.add(msg.messageId);
-      await withTimeout(`${what}: sendEvent`, client.sendEvent(msg), OP_MS);
-      const found = await this.waitFor((e) => sent.has(pick(e.systemProperties, 'messageId', 'message-id', '$.mid')), 2000);
-      if (found) return found;
+  async sendAndSee(what, client, msg, timeoutMs = 25000) {
+    msg.messageId = crypto.randomUUID();
+    await withTimeout(`${what}: sendEvent`, client.sendEvent(msg), OP_MS);
+    const found = await this.waitFor((e) => pick(e.systemProperties, 'messageId', 'message-id', '$.mid') === msg.messageId, timeoutMs);
+    if (found) return found;
+    if (this.exited) {
+      throw new Error(`interop: outpost monitor exited early: ${JSON.stringify(this.exited)} stderr=${this.stderr}`);
     }
+    throw new Error(`interop: no ${what} seen by outpost monitor within ${timeoutMs} ms; ` +
+      `stderr=${this.stderr} events=${JSON.stringify(this.events).slice(0, 2000)}`);
   }
 
   stop() {

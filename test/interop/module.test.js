@@ -393,15 +393,13 @@ for (const { name, Transport, via } of transports) {
     it('sends telemetry; `outpost monitor --device D --module M` shows the module stamps', async () => {
       const mon = new Monitor(deviceId, '40s', { moduleId });
       const run = crypto.randomUUID();
+      const msg = new Message(JSON.stringify({ humidity: 40, run }));
+      msg.contentType = 'application/json';
+      msg.contentEncoding = 'utf-8';
+      msg.properties.add('source', 'module test');
       let found;
       try {
-        found = await mon.sendUntilSeen(`${name} telemetry event for ${deviceId}/${moduleId}`, client, (seq) => {
-          const msg = new Message(JSON.stringify({ humidity: 40, run, seq }));
-          msg.contentType = 'application/json';
-          msg.contentEncoding = 'utf-8';
-          msg.properties.add('source', 'module test');
-          return msg;
-        });
+        found = await mon.sendAndSee(`${name} telemetry event for ${deviceId}/${moduleId}`, client, msg);
       } finally {
         mon.stop();
       }
