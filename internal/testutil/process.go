@@ -80,11 +80,19 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // ExitErr returns the result of waiting for the process (nil for exit
 // status 0, *exec.ExitError otherwise), or an error if it is still running.
 func (p *Process) ExitErr() error {
+	if !p.exited() {
+		return errors.New("testutil: process still running")
+	}
+	return p.err
+}
+
+// exited reports whether the process has exited (and p.err is set).
+func (p *Process) exited() bool {
 	select {
 	case <-p.done:
-		return p.err
+		return true
 	default:
-		return errors.New("testutil: process still running")
+		return false
 	}
 }
 
@@ -99,10 +107,8 @@ func (p *Process) Signal(sig syscall.Signal) error {
 // Stop sends SIGTERM, waits up to GracePeriod, then SIGKILLs the process
 // group, and returns the process's exit result. It is idempotent.
 func (p *Process) Stop() error {
-	select {
-	case <-p.done:
+	if p.exited() {
 		return p.err
-	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	timer := time.NewTimer(p.GracePeriod)
@@ -121,23 +127,15 @@ func (p *Process) Stop() error {
 func (p *Process) WaitOutput(t testing.TB, substr string, timeout time.Duration) {
 	t.Helper()
 	has := func() bool { return strings.Contains(p.Stdout(), substr) || strings.Contains(p.Stderr(), substr) }
-	exited := false
-	ok := poll(timeout, func() bool {
-		select {
-		case <-p.done:
-			exited = true
-		default:
-		}
-		return has() || exited
-	})
-	if ok && has() {
-		return
-	}
-	if exited {
+	poll(timeout, func() bool { return p.exited() || has() })
+	exited := p.exited() // checked before has(): after exit the output is complete
+	switch {
+	case has():
+	case exited:
 		t.Fatalf("testutil: process exited (%v) without printing %q\nstdout:\n%s\nstderr:\n%s", p.err, substr, p.Stdout(), p.Stderr())
-		return
+	default:
+		t.Fatalf("testutil: %q not printed within %v\nstdout:\n%s\nstderr:\n%s", substr, timeout, p.Stdout(), p.Stderr())
 	}
-	t.Fatalf("testutil: %q not printed within %v\nstdout:\n%s\nstderr:\n%s", substr, timeout, p.Stdout(), p.Stderr())
 }
 
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
