@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -303,8 +302,6 @@ func mustConnect(t *testing.T, ts *testServer, id string) *rawClient {
 	waitFor(t, 5*time.Second, "online "+id, func() bool { return ts.Lookup(id) != nil })
 	return c
 }
-
-func (ts *testServer) String() string { return fmt.Sprintf("server %s", ts.addr) }
 
 func dialNoCleanup(addr string) net.Conn {
 	c, err := net.Dial("tcp", addr)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -10,7 +11,8 @@ import (
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 )
 
-func subscribeRaw(t *testing.T, c *rawClient, id uint16, filters ...string) []byte {
+// subscribeRaw subscribes to filters at QoS 1 and requires every one to be granted QoS 1.
+func subscribeRaw(t *testing.T, c *rawClient, id uint16, filters ...string) {
 	t.Helper()
 	var subs []packet.Subscription
 	for _, f := range filters {
@@ -21,7 +23,9 @@ func subscribeRaw(t *testing.T, c *rawClient, id uint16, filters ...string) []by
 	if ack.PacketID != id {
 		t.Fatalf("SUBACK id %d, want %d", ack.PacketID, id)
 	}
-	return ack.ReturnCodes
+	if want := bytes.Repeat([]byte{1}, len(filters)); !bytes.Equal(ack.ReturnCodes, want) {
+		t.Fatalf("SUBACK codes % x, want % x", ack.ReturnCodes, want)
+	}
 }
 
 func disconnect(t *testing.T, ts *testServer, c *rawClient, offlines int) {
