@@ -71,10 +71,8 @@ func (c *Client) SendC2D(ctx context.Context, deviceID string, m C2DMessage) (*C
 // ListC2D lists the messages queued for a device.
 func (c *Client) ListC2D(ctx context.Context, deviceID string) ([]C2DEntry, error) {
 	var out []C2DEntry
-	if err := c.do(ctx, &request{method: http.MethodGet, segs: c2dSegs(deviceID)}, &out); err != nil {
-		return nil, fmt.Errorf("hubclient: list c2d of %s: %w", deviceID, err)
-	}
-	return out, nil
+	err := c.do(ctx, &request{method: http.MethodGet, segs: c2dSegs(deviceID)}, &out)
+	return wrap(out, err, "list c2d of %s", deviceID)
 }
 
 func c2dSegs(deviceID string) []string {

@@ -49,8 +49,5 @@ func (c *Client) ListCertificates(ctx context.Context) ([]Certificate, error) {
 // DeleteCertificate removes a CA certificate; etag "" deletes unconditionally.
 func (c *Client) DeleteCertificate(ctx context.Context, name, etag string) error {
 	err := c.do(ctx, &request{method: http.MethodDelete, segs: []string{"certificates", name}, header: ifMatch(etag)}, nil)
-	if err != nil {
-		return fmt.Errorf("hubclient: delete certificate %s: %w", name, err)
-	}
-	return nil
+	return wrapErr(err, "delete certificate %s", name)
 }

@@ -40,10 +40,8 @@ func (c *Client) Events(ctx context.Context, f EventFilter, from int64, limit in
 		q.Set("limit", strconv.Itoa(limit))
 	}
 	var out []Event
-	if err := c.do(ctx, &request{method: http.MethodGet, segs: []string{"events"}, query: q}, &out); err != nil {
-		return nil, fmt.Errorf("hubclient: events: %w", err)
-	}
-	return out, nil
+	err := c.do(ctx, &request{method: http.MethodGet, segs: []string{"events"}, query: q}, &out)
+	return wrap(out, err, "events")
 }
 
 // Positions accepted by StreamEvents besides a decimal sequence number.

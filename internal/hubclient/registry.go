@@ -30,10 +30,7 @@ func (c *Client) ListDevices(ctx context.Context, top int) ([]Device, error) {
 	}
 	var out []Device
 	err := c.do(ctx, &request{method: http.MethodGet, segs: []string{"devices"}, query: q}, &out)
-	if err != nil {
-		return nil, fmt.Errorf("hubclient: list devices: %w", err)
-	}
-	return out, nil
+	return wrap(out, err, "list devices")
 }
 
 // UpdateDevice replaces a device identity (PUT with If-Match: d.ETag, or "*" when empty).
@@ -46,10 +43,7 @@ func (c *Client) UpdateDevice(ctx context.Context, d *Device) (*Device, error) {
 // DeleteDevice deletes a device identity; etag "" deletes unconditionally.
 func (c *Client) DeleteDevice(ctx context.Context, id, etag string) error {
 	err := c.do(ctx, &request{method: http.MethodDelete, segs: []string{"devices", id}, header: ifMatch(etag)}, nil)
-	if err != nil {
-		return fmt.Errorf("hubclient: delete device %s: %w", id, err)
-	}
-	return nil
+	return wrapErr(err, "delete device %s", id)
 }
 
 // CreateModule creates a module identity (PUT /devices/{id}/modules/{mid}).
@@ -70,10 +64,7 @@ func (c *Client) GetModule(ctx context.Context, deviceID, moduleID string) (*Mod
 func (c *Client) ListModules(ctx context.Context, deviceID string) ([]Module, error) {
 	var out []Module
 	err := c.do(ctx, &request{method: http.MethodGet, segs: []string{"devices", deviceID, "modules"}}, &out)
-	if err != nil {
-		return nil, fmt.Errorf("hubclient: list modules of %s: %w", deviceID, err)
-	}
-	return out, nil
+	return wrap(out, err, "list modules of %s", deviceID)
 }
 
 // UpdateModule replaces a module identity (PUT with If-Match: m.ETag, or "*" when empty).
@@ -86,20 +77,26 @@ func (c *Client) UpdateModule(ctx context.Context, m *Module) (*Module, error) {
 // DeleteModule deletes a module identity; etag "" deletes unconditionally.
 func (c *Client) DeleteModule(ctx context.Context, deviceID, moduleID, etag string) error {
 	err := c.do(ctx, &request{method: http.MethodDelete, segs: moduleSegs(deviceID, moduleID), header: ifMatch(etag)}, nil)
-	if err != nil {
-		return fmt.Errorf("hubclient: delete module %s/%s: %w", deviceID, moduleID, err)
-	}
-	return nil
+	return wrapErr(err, "delete module %s/%s", deviceID, moduleID)
 }
 
 func moduleSegs(deviceID, moduleID string) []string {
 	return []string{"devices", deviceID, "modules", moduleID}
 }
 
-// wrap returns (v, nil) on success and (nil, context-wrapped err) otherwise.
-func wrap[T any](v *T, err error, format string, args ...any) (*T, error) {
+// wrap returns (v, nil) on success and (the zero T, wrapErr(err, ...)) otherwise.
+func wrap[T any](v T, err error, format string, args ...any) (T, error) {
 	if err != nil {
-		return nil, fmt.Errorf("hubclient: "+format+": %w", append(args, err)...)
+		var zero T
+		return zero, wrapErr(err, format, args...)
 	}
 	return v, nil
+}
+
+// wrapErr prefixes err with "hubclient: " and the formatted operation; nil stays nil.
+func wrapErr(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("hubclient: "+format+": %w", append(args, err)...)
 }

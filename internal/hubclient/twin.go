@@ -87,16 +87,10 @@ func (c *Client) ApplyConfigurationContent(ctx context.Context, deviceID string,
 		method: http.MethodPost, segs: []string{"devices", deviceID, "applyConfigurationContent"},
 		header: http.Header{"Content-Type": {"application/json; charset=utf-8"}}, body: content,
 	}, nil)
-	if err != nil {
-		return fmt.Errorf("hubclient: apply configuration to %s: %w", deviceID, err)
-	}
-	return nil
+	return wrapErr(err, "apply configuration to %s", deviceID)
 }
 
 // Healthz checks GET /healthz (no authentication needed; the token is sent anyway).
 func (c *Client) Healthz(ctx context.Context) error {
-	if err := c.do(ctx, &request{method: http.MethodGet, segs: []string{"healthz"}}, nil); err != nil {
-		return fmt.Errorf("hubclient: health: %w", err)
-	}
-	return nil
+	return wrapErr(c.do(ctx, &request{method: http.MethodGet, segs: []string{"healthz"}}, nil), "health")
 }
