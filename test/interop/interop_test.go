@@ -1,7 +1,7 @@
 // Package interop runs Microsoft's Azure IoT Node SDKs (azure-iot-device,
 // azure-iot-device-mqtt, azure-iothub) against a real `outpost cloud serve`
 // process. It is the entry point CI uses through `go test ./...`: it builds the
-// outpost binary, installs the pinned npm packages if needed, starts the cloud
+// outpost binary (testutil.BuildOutpost, or $OUTPOST_TEST_BIN), installs the pinned npm packages if needed, starts the cloud
 // on the ports the SDKs hard-code (8883 MQTT/TLS, 443 HTTPS and MQTT over
 // WebSocket), creates the test devices with the CLI and runs the Node
 // scenarios with `node --test`.
@@ -21,9 +21,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 const (
@@ -32,14 +33,21 @@ const (
 	httpsListen = "127.0.0.1:443"
 	endpoint    = "https://" + hubHostname + ":443" // the server certificate names the hostname (maybe no IP SAN)
 
-	// buildBudget bounds `go build` and `npm ci` (a cold build of the sqlite driver alone takes
-	// ~1.5 min on CI's 2 cores, more while other packages compile); runBudget bounds the rest.
-	buildBudget  = 8 * time.Minute
+	// npmBudget bounds `npm ci`; runBudget bounds the rest (building outpost is testutil's,
+	// bounded by go test's -timeout).
+	npmBudget    = 5 * time.Minute
 	runBudget    = 3 * time.Minute
 	readyTimeout = 30 * time.Second
 	nodeTimeout  = 120 * time.Second // node's own per-test bound is 60 s
 	cliTimeout   = 30 * time.Second
+	stopGrace    = 10 * time.Second
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.CleanupBuilds()
+	os.Exit(code)
+}
 
 // scenarioFiles are run by `node --test`, in this order.
 var scenarioFiles = []string{"service.test.js", "device.test.js", "module.test.js"}
@@ -51,17 +59,13 @@ func TestInterop_NodeSDKs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("interop: getwd: %v", err)
 	}
-	root, err := moduleRoot(here)
-	if err != nil {
-		t.Fatalf("interop: %v", err)
-	}
 	node := lookTool(t, "node", "Node.js (>= 18) is required: apt-get install -y nodejs npm")
 	requirePorts(t)
 
-	buildCtx, cancelBuild := context.WithTimeout(context.Background(), buildBudget)
-	bin := buildOutpost(buildCtx, t, root)
-	ensureNodeModules(buildCtx, t, here)
-	cancelBuild()
+	bin := testutil.BuildOutpost(t)
+	npmCtx, cancelNpm := context.WithTimeout(context.Background(), npmBudget)
+	ensureNodeModules(npmCtx, t, here)
+	cancelNpm()
 
 	ctx, cancel := context.WithTimeout(context.Background(), runBudget)
 	defer cancel()
@@ -93,20 +97,6 @@ func TestInterop_NodeSDKs(t *testing.T) {
 	runNode(ctx, t, node, here, nodeEnv)
 }
 
-// moduleRoot walks up from dir to the directory holding go.mod.
-func moduleRoot(dir string) (string, error) {
-	for d := dir; ; {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("no go.mod above %s", dir)
-		}
-		d = parent
-	}
-}
-
 func lookTool(t *testing.T, name, hint string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
@@ -130,28 +120,6 @@ func requirePorts(t *testing.T) {
 	}
 }
 
-// buildOutpost builds ./cmd/outpost into a temp dir. OUTPOST_INTEROP_BIN names a
-// prebuilt binary to use instead (e.g. a release build or a debugging stand-in).
-func buildOutpost(ctx context.Context, t *testing.T, root string) string {
-	t.Helper()
-	if bin := os.Getenv("OUTPOST_INTEROP_BIN"); bin != "" {
-		abs, err := filepath.Abs(bin)
-		if err != nil {
-			t.Fatalf("interop: OUTPOST_INTEROP_BIN: %v", err)
-		}
-		t.Logf("interop: using OUTPOST_INTEROP_BIN=%s instead of building ./cmd/outpost", abs)
-		return abs
-	}
-	goTool := lookTool(t, "go", "the Go toolchain is required to build outpost")
-	bin := filepath.Join(t.TempDir(), "outpost")
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, "./cmd/outpost")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("interop: go build ./cmd/outpost: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // ensureNodeModules runs `npm ci` when node_modules is missing.
 func ensureNodeModules(ctx context.Context, t *testing.T, dir string) {
 	t.Helper()
@@ -166,57 +134,29 @@ func ensureNodeModules(ctx context.Context, t *testing.T, dir string) {
 	}
 }
 
-// startCloud starts `outpost cloud serve`, waits until it is ready and arranges
-// a SIGTERM at cleanup. Its output goes to a file that is logged on failure.
+// startCloud starts `outpost cloud serve` and waits until it is ready. At cleanup it must stop
+// within stopGrace of SIGTERM; its output is logged if the test failed (testutil.StartCmd).
 func startCloud(ctx context.Context, t *testing.T, bin, data string) {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "cloud.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatalf("interop: create cloud log: %v", err)
-	}
-	cmd := exec.Command(bin, "cloud", "serve", "--data", data, "--hostname", hubHostname,
+	p := testutil.StartCmd(t, exec.Command(bin, "cloud", "serve", "--data", data, "--hostname", hubHostname,
 		"--mqtt-listen", mqttListen, "--https-listen", httpsListen,
 		// no metrics listener (its default port may be taken), debug log for failure reports
-		"--metrics-listen", "", "--log-level", "debug")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("interop: start outpost cloud serve: %v", err)
-	}
-	// exited is closed when the process has ended; waitErr is its Wait result.
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
+		"--metrics-listen", "", "--log-level", "debug"))
+	p.GracePeriod = stopGrace
 	t.Cleanup(func() {
-		stopCloud(t, cmd, exited)
-		_ = logFile.Close()
-		if t.Failed() {
-			t.Logf("cloud log (%s):\n%s", logPath, tail(logPath, 64<<10))
+		start := time.Now()
+		_ = p.Stop()
+		if time.Since(start) >= stopGrace {
+			t.Errorf("interop: outpost cloud serve did not stop within %s of SIGTERM; killed it", stopGrace)
 		}
 	})
-	if err := waitReady(ctx, filepath.Join(data, "ca.pem"), exited, &waitErr); err != nil {
+	if err := waitReady(ctx, filepath.Join(data, "ca.pem"), p); err != nil {
 		t.Fatalf("interop: outpost cloud serve did not become ready: %v", err)
 	}
 }
 
-func stopCloud(t *testing.T, cmd *exec.Cmd, exited <-chan struct{}) {
-	select {
-	case <-exited:
-		return
-	default:
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		t.Errorf("interop: outpost cloud serve did not stop within 10 s of SIGTERM; killing it")
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
-
 // waitReady polls for ca.pem and the HTTPS and MQTT ports, bounded by readyTimeout.
-func waitReady(ctx context.Context, caPath string, exited <-chan struct{}, waitErr *error) error {
+func waitReady(ctx context.Context, caPath string, p *testutil.Process) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		err := readyOnce(caPath)
@@ -224,8 +164,8 @@ func waitReady(ctx context.Context, caPath string, exited <-chan struct{}, waitE
 			return nil
 		}
 		select {
-		case <-exited:
-			return fmt.Errorf("the process exited (%v) before it was ready", *waitErr)
+		case <-p.Done():
+			return fmt.Errorf("the process exited (%v) before it was ready", p.ExitErr())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -323,22 +263,4 @@ func runNode(ctx context.Context, t *testing.T, node, dir string, env []string) 
 		}
 		t.Fatalf("interop: node --test %s failed: %v (see the node output above)", strings.Join(scenarioFiles, " "), err)
 	}
-}
-
-// tail returns at most max bytes from the end of a file.
-func tail(path string, max int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err.Error()
-	}
-	if st.Size() > max {
-		_, _ = f.Seek(st.Size()-max, io.SeekStart)
-	}
-	b, _ := io.ReadAll(f)
-	return string(b)
 }
