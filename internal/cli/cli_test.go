@@ -189,6 +189,28 @@ func TestDeviceCreate_GeneratesKeysAndPrintsX509String(t *testing.T) {
 	}
 }
 
+// TestModuleCreate_PrintsSentKeysWhenTheHubOmitsThem: the printed connection string falls back
+// to the credentials sent when the hub's answer carries none.
+func TestModuleCreate_PrintsSentKeysWhenTheHubOmitsThem(t *testing.T) {
+	h := goldenHub(t)
+	h.replies["PUT /devices/edge1/modules/m"] = reply{body: `{"moduleId":"m","deviceId":"edge1"}`}
+	r := runCLI(t, h.env(), "", "module", "create", "edge1", "m", "--primary-key", testKey, "--managed-by", "IotEdge")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var sent struct {
+		ManagedBy      string
+		Authentication struct{ SymmetricKey struct{ PrimaryKey string } }
+	}
+	_ = json.Unmarshal([]byte(h.last(t, "PUT", "/devices/edge1/modules/m").Body), &sent)
+	if sent.ManagedBy != "IotEdge" || sent.Authentication.SymmetricKey.PrimaryKey != testKey {
+		t.Errorf("sent %+v", sent)
+	}
+	if want := "HostName=" + testHost + ";DeviceId=edge1;ModuleId=m;SharedAccessKey=" + testKey + "\n"; r.stdout != want {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
+	}
+}
+
 func TestDeviceUpdate_SendsEtag(t *testing.T) {
 	h := goldenHub(t)
 	h.replies["PUT /devices/d1"] = reply{body: deviceD1}
