@@ -29,7 +29,7 @@ func (c *Cloud) route(mux *http.ServeMux, pattern string, allow func(p *principa
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
 		p, err := c.auth.authenticateHTTP(r.Context(), r.Header.Get("Authorization"))
 		if err == nil && !allow(p, r) {
-			err = iothub.Errorf(http.StatusUnauthorized, iothub.CodeIotHubUnauthorizedAccess, "the credential lacks the rights for %s %s", r.Method, r.URL.Path)
+			err = iothub.NewError(iothub.CodeIotHubUnauthorizedAccess, "the credential lacks the rights for %s %s", r.Method, r.URL.Path)
 		}
 		if err == nil {
 			err = h(w, r, p)
@@ -114,7 +114,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeRequestEntityTooLarge, "request body too large or unreadable")
+		return nil, iothub.NewError(iothub.CodeRequestEntityTooLarge, "request body too large or unreadable")
 	}
 	return body, nil
 }
@@ -125,7 +125,7 @@ func readJSON(r *http.Request, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "request body is not valid JSON: %v", err)
+		return iothub.NewError(iothub.CodeArgumentInvalid, "request body is not valid JSON: %v", err)
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func (c *Cloud) handlePutDevice(w http.ResponseWriter, r *http.Request, _ *princ
 		d.DeviceID = id
 	}
 	if d.DeviceID != id {
-		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "deviceId %q does not match the path", d.DeviceID)
+		return iothub.NewError(iothub.CodeArgumentInvalid, "deviceId %q does not match the path", d.DeviceID)
 	}
 	var out *Device
 	var err error
@@ -315,14 +315,14 @@ func (c *Cloud) handleSendC2D(w http.ResponseWriter, r *http.Request, _ *princip
 	if bag := r.Header.Get("iothub-app-properties"); bag != "" {
 		_, app, err := iothub.ParsePropertyBag(bag)
 		if err != nil {
-			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "iothub-app-properties is not a property bag: %v", err)
+			return iothub.NewError(iothub.CodeArgumentInvalid, "iothub-app-properties is not a property bag: %v", err)
 		}
 		for k, v := range app {
 			req.Properties[k] = v
 		}
 	}
 	if ack := req.System[message.Ack]; ack != "" && ack != "none" && ack != "positive" && ack != "negative" && ack != "full" {
-		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "iothub-ack must be none, positive, negative or full")
+		return iothub.NewError(iothub.CodeArgumentInvalid, "iothub-ack must be none, positive, negative or full")
 	}
 	if req.TTL, err = c2dTTL(r, c.now()); err != nil {
 		return err
@@ -338,14 +338,14 @@ func c2dTTL(r *http.Request, now time.Time) (time.Duration, error) {
 	if s := r.URL.Query().Get("ttl"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
-			return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "ttl must be a positive number of seconds")
+			return 0, iothub.NewError(iothub.CodeArgumentInvalid, "ttl must be a positive number of seconds")
 		}
 		return time.Duration(n) * time.Second, nil
 	}
 	if s := r.Header.Get("iothub-expiry"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil || !t.After(now) {
-			return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "iothub-expiry must be a future RFC 3339 time")
+			return 0, iothub.NewError(iothub.CodeArgumentInvalid, "iothub-expiry must be a future RFC 3339 time")
 		}
 		return t.Sub(now), nil
 	}
@@ -447,7 +447,7 @@ func (c *Cloud) streamStart(r *http.Request) (int64, error) {
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil {
-			return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "Last-Event-ID must be a sequence number")
+			return 0, iothub.NewError(iothub.CodeArgumentInvalid, "Last-Event-ID must be a sequence number")
 		}
 		return n, nil
 	}
@@ -460,7 +460,7 @@ func (c *Cloud) streamStart(r *http.Request) (int64, error) {
 	}
 	n, err := strconv.ParseInt(from, 10, 64)
 	if err != nil || n < 0 {
-		return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "from must be start, end or a sequence number")
+		return 0, iothub.NewError(iothub.CodeArgumentInvalid, "from must be start, end or a sequence number")
 	}
 	return max(n-1, 0), nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -76,7 +75,7 @@ func (p *principal) has(right string) bool {
 }
 
 func unauthorized(format string, args ...any) error {
-	return iothub.Errorf(http.StatusUnauthorized, iothub.CodeIotHubUnauthorizedAccess, format, args...)
+	return iothub.NewError(iothub.CodeIotHubUnauthorizedAccess, format, args...)
 }
 
 // authenticator checks credentials against the hub's hostnames, policies and registry.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -93,10 +92,10 @@ func (c *Cloud) SendC2D(ctx context.Context, req *C2DRequest) (*C2DInfo, error) 
 		ttl = defaultC2DTTL
 	}
 	if ttl < 0 || ttl > maxC2DTTL {
-		return nil, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "ttl must be between 1s and 48h")
+		return nil, iothub.NewError(iothub.CodeArgumentInvalid, "ttl must be between 1s and 48h")
 	}
 	if len(req.Body) > maxC2DSize {
-		return nil, iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeMessageTooLarge, "C2D message body exceeds %d bytes", maxC2DSize)
+		return nil, iothub.NewError(iothub.CodeMessageTooLarge, "C2D message body exceeds %d bytes", maxC2DSize)
 	}
 	now := c.now().UTC()
 	sys := map[string]string{}
@@ -120,7 +119,7 @@ func (c *Cloud) SendC2D(ctx context.Context, req *C2DRequest) (*C2DInfo, error) 
 			return nil, notFound(store.Key{DeviceID: req.DeviceID})
 		case errors.Is(err, store.ErrQueueFull):
 			c.metrics.c2d.WithLabelValues("rejected_queue_full").Inc()
-			return nil, iothub.Errorf(http.StatusForbidden, iothub.CodeDeviceMaximumQueueDepthExceeded, "the C2D queue of device %s is full", req.DeviceID)
+			return nil, iothub.NewError(iothub.CodeDeviceMaximumQueueDepthExceeded, "the C2D queue of device %s is full", req.DeviceID)
 		}
 		return nil, err
 	}

@@ -34,10 +34,10 @@ func (c *Cloud) handlePutCertificate(w http.ResponseWriter, r *http.Request, _ *
 	}
 	cert, err := pki.CertificateFromPEM([]byte(in.Properties.Certificate))
 	if err != nil {
-		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "properties.certificate is not a PEM certificate: %v", err)
+		return iothub.NewError(iothub.CodeArgumentInvalid, "properties.certificate is not a PEM certificate: %v", err)
 	}
 	if !cert.IsCA {
-		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "the certificate is not a CA certificate")
+		return iothub.NewError(iothub.CodeArgumentInvalid, "the certificate is not a CA certificate")
 	}
 	now := c.now().UTC()
 	out := caCertificate{Name: r.PathValue("name"), ETag: newETag(), Type: "Microsoft.Devices/IotHubs/Certificates"}
@@ -62,7 +62,7 @@ func (c *Cloud) handlePutCertificate(w http.ResponseWriter, r *http.Request, _ *
 func (c *Cloud) handleGetCertificate(w http.ResponseWriter, r *http.Request, _ *principal) error {
 	doc, err := c.st.GetCertificate(r.Context(), r.PathValue("name"))
 	if errors.Is(err, store.ErrNotFound) {
-		return iothub.Errorf(http.StatusNotFound, iothub.CodeNotFound, "certificate %s not found", r.PathValue("name"))
+		return iothub.NewError(iothub.CodeNotFound, "certificate %s not found", r.PathValue("name"))
 	}
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func (c *Cloud) handleListCertificates(w http.ResponseWriter, r *http.Request, _
 func (c *Cloud) handleDeleteCertificate(w http.ResponseWriter, r *http.Request, _ *principal) error {
 	err := c.st.DeleteCertificate(r.Context(), r.PathValue("name"))
 	if errors.Is(err, store.ErrNotFound) {
-		return iothub.Errorf(http.StatusNotFound, iothub.CodeNotFound, "certificate %s not found", r.PathValue("name"))
+		return iothub.NewError(iothub.CodeNotFound, "certificate %s not found", r.PathValue("name"))
 	}
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -128,12 +127,12 @@ const validIDChars = "-.+%_#*?!(),:=@$'"
 
 func validateID(kind, id string) error {
 	if id == "" || len(id) > 128 {
-		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "%s id must be 1 to 128 characters", kind)
+		return iothub.NewError(iothub.CodeArgumentInvalid, "%s id must be 1 to 128 characters", kind)
 	}
 	for _, r := range id {
 		ok := r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(validIDChars, r))
 		if !ok {
-			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "%s id %q contains the invalid character %q", kind, id, r)
+			return iothub.NewError(iothub.CodeArgumentInvalid, "%s id %q contains the invalid character %q", kind, id, r)
 		}
 	}
 	return nil
@@ -157,23 +156,23 @@ func normalizeAuth(a *Authentication) error {
 			}
 			raw, err := base64.StdEncoding.DecodeString(*k)
 			if err != nil || len(raw) < 16 || len(raw) > 64 {
-				return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "symmetric keys must be base64 of 16 to 64 bytes")
+				return iothub.NewError(iothub.CodeArgumentInvalid, "symmetric keys must be base64 of 16 to 64 bytes")
 			}
 		}
 	case AuthSelfSigned:
 		a.SymmetricKey = nil
 		if a.X509Thumbprint == nil || a.X509Thumbprint.PrimaryThumbprint == nil || *a.X509Thumbprint.PrimaryThumbprint == "" {
-			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "a self-signed X.509 identity needs a primary thumbprint")
+			return iothub.NewError(iothub.CodeArgumentInvalid, "a self-signed X.509 identity needs a primary thumbprint")
 		}
 		for _, t := range []*string{a.X509Thumbprint.PrimaryThumbprint, a.X509Thumbprint.SecondaryThumbprint} {
 			if _, err := pki.NormalizeThumbprint(deref(t)); err != nil && deref(t) != "" {
-				return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "thumbprint %q is not 40 or 64 hex digits", *t)
+				return iothub.NewError(iothub.CodeArgumentInvalid, "thumbprint %q is not 40 or 64 hex digits", *t)
 			}
 		}
 	case AuthCA, AuthNone:
 		a.SymmetricKey, a.X509Thumbprint = nil, nil
 	default:
-		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "unknown authentication type %q", a.Type)
+		return iothub.NewError(iothub.CodeArgumentInvalid, "unknown authentication type %q", a.Type)
 	}
 	if a.X509Thumbprint == nil {
 		a.X509Thumbprint = &X509Thumbprint{}

@@ -3,7 +3,6 @@ package cloud
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -73,7 +72,7 @@ func seconds(v *int, def time.Duration) (time.Duration, error) {
 	}
 	d := time.Duration(*v) * time.Second
 	if d < 0 || d > maxMethodTimeout {
-		return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "timeouts must be between 0 and 300 seconds")
+		return 0, iothub.NewError(iothub.CodeArgumentInvalid, "timeouts must be between 0 and 300 seconds")
 	}
 	return d, nil
 }
@@ -81,10 +80,10 @@ func seconds(v *int, def time.Duration) (time.Duration, error) {
 // InvokeMethod calls a direct method on a device or module and waits for its answer.
 func (c *Cloud) InvokeMethod(ctx context.Context, k store.Key, req *MethodRequest) (*MethodResult, error) {
 	if req.MethodName == "" {
-		return nil, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "methodName is required")
+		return nil, iothub.NewError(iothub.CodeArgumentInvalid, "methodName is required")
 	}
 	if len(req.Payload) > iothub.MaxMethodPayload {
-		return nil, iothub.Errorf(http.StatusRequestEntityTooLarge, iothub.CodeRequestEntityTooLarge, "method payload exceeds %d bytes", iothub.MaxMethodPayload)
+		return nil, iothub.NewError(iothub.CodeRequestEntityTooLarge, "method payload exceeds %d bytes", iothub.MaxMethodPayload)
 	}
 	respTimeout, err := seconds(req.ResponseTimeoutInSeconds, defaultMethodTimeout)
 	if err != nil {
@@ -101,7 +100,7 @@ func (c *Cloud) InvokeMethod(ctx context.Context, k store.Key, req *MethodReques
 	conn := c.waitMethodSubscriber(ctx, k.String(), connTimeout)
 	if conn == nil {
 		c.metrics.methods.WithLabelValues("not_online").Inc()
-		return nil, iothub.Errorf(http.StatusNotFound, iothub.CodeDeviceNotOnline, "%s is not connected or not subscribed to direct methods", k)
+		return nil, iothub.NewError(iothub.CodeDeviceNotOnline, "%s is not connected or not subscribed to direct methods", k)
 	}
 	payload := []byte(req.Payload)
 	if len(payload) == 0 {
@@ -113,7 +112,7 @@ func (c *Cloud) InvokeMethod(ctx context.Context, k store.Key, req *MethodReques
 	defer cancel()
 	if err := conn.Publish(tctx, iothub.MethodRequestTopic(req.MethodName, rid), payload, 0); err != nil {
 		c.metrics.methods.WithLabelValues("not_online").Inc()
-		return nil, iothub.Errorf(http.StatusNotFound, iothub.CodeDeviceNotOnline, "%s went offline", k)
+		return nil, iothub.NewError(iothub.CodeDeviceNotOnline, "%s went offline", k)
 	}
 	select {
 	case res := <-ch:
@@ -121,7 +120,7 @@ func (c *Cloud) InvokeMethod(ctx context.Context, k store.Key, req *MethodReques
 		return res, nil
 	case <-tctx.Done():
 		c.metrics.methods.WithLabelValues("timeout").Inc()
-		return nil, iothub.Errorf(http.StatusGatewayTimeout, iothub.CodeGatewayTimeout, "%s did not answer %s within %s", k, req.MethodName, respTimeout)
+		return nil, iothub.NewError(iothub.CodeGatewayTimeout, "%s did not answer %s within %s", k, req.MethodName, respTimeout)
 	}
 }
 

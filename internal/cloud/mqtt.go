@@ -254,7 +254,7 @@ func (s *session) respond(status int, rid string, version int64, body []byte) {
 func (s *session) twinGet(ctx context.Context, rid string) {
 	t, err := s.c.loadTwin(ctx, s.key)
 	if err != nil {
-		s.respond(twinStatus(err), rid, 0, twinErrorBody(err))
+		s.respond(iothub.AsError(err).Status, rid, 0, twinErrorBody(err))
 		return
 	}
 	s.c.metrics.twinOps.WithLabelValues("device_get").Inc()
@@ -264,24 +264,16 @@ func (s *session) twinGet(ctx context.Context, rid string) {
 func (s *session) twinPatch(ctx context.Context, rid string, body []byte) {
 	v, err := s.c.patchReported(ctx, s.key, body)
 	if err != nil {
-		s.respond(twinStatus(err), rid, 0, twinErrorBody(err))
+		s.respond(iothub.AsError(err).Status, rid, 0, twinErrorBody(err))
 		return
 	}
 	s.respond(http.StatusNoContent, rid, v, nil)
 }
 
-func twinStatus(err error) int {
-	var he *iothub.Error
-	if errors.As(err, &he) {
-		return he.Status
-	}
-	return http.StatusInternalServerError
-}
-
 // twinErrorBody is what IoT Hub returns on a failed twin operation; the Node SDK fails a
 // request only when the body has errorCode (IOTEDGE-REFERENCE §1.7).
 func twinErrorBody(err error) []byte {
-	status := twinStatus(err)
+	status := iothub.AsError(err).Status
 	b, _ := json.Marshal(map[string]any{"errorCode": status*1000 + 1, "message": err.Error()})
 	return b
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 
@@ -27,9 +26,9 @@ type registry struct {
 
 func notFound(k store.Key) error {
 	if k.ModuleID == "" {
-		return iothub.Errorf(http.StatusNotFound, iothub.CodeDeviceNotFound, "device %s not found", k.DeviceID)
+		return iothub.NewError(iothub.CodeDeviceNotFound, "device %s not found", k.DeviceID)
 	}
-	return iothub.Errorf(http.StatusNotFound, iothub.CodeModuleNotFound, "module %s on device %s not found", k.ModuleID, k.DeviceID)
+	return iothub.NewError(iothub.CodeModuleNotFound, "module %s on device %s not found", k.ModuleID, k.DeviceID)
 }
 
 func mapStoreErr(err error, k store.Key) error {
@@ -38,9 +37,9 @@ func mapStoreErr(err error, k store.Key) error {
 		return notFound(k)
 	case errors.Is(err, store.ErrConflict):
 		if k.ModuleID == "" {
-			return iothub.Errorf(http.StatusConflict, iothub.CodeDeviceAlreadyExists, "device %s already exists", k.DeviceID)
+			return iothub.NewError(iothub.CodeDeviceAlreadyExists, "device %s already exists", k.DeviceID)
 		}
-		return iothub.Errorf(http.StatusConflict, iothub.CodeModuleAlreadyExists, "module %s on device %s already exists", k.ModuleID, k.DeviceID)
+		return iothub.NewError(iothub.CodeModuleAlreadyExists, "module %s on device %s already exists", k.ModuleID, k.DeviceID)
 	}
 	return err
 }
@@ -103,7 +102,7 @@ func (r *registry) createDevice(ctx context.Context, in *Device) (*Device, error
 		d.Status = "enabled"
 	}
 	if d.Status != "enabled" && d.Status != "disabled" {
-		return nil, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "status must be enabled or disabled")
+		return nil, iothub.NewError(iothub.CodeArgumentInvalid, "status must be enabled or disabled")
 	}
 	if err := normalizeAuth(&d.Authentication); err != nil {
 		return nil, err
@@ -159,11 +158,11 @@ func (r *registry) edgeByScope(ctx context.Context, scope string) (*Device, erro
 	rest, ok := strings.CutPrefix(scope, "ms-azure-iot-edge://")
 	i := strings.LastIndex(rest, "-")
 	if !ok || i <= 0 {
-		return nil, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "device scope %q is not an edge device scope", scope)
+		return nil, iothub.NewError(iothub.CodeArgumentInvalid, "device scope %q is not an edge device scope", scope)
 	}
 	d, err := r.getDevice(ctx, rest[:i])
 	if err != nil || !d.Capabilities.IoTEdge || d.DeviceScope != scope {
-		return nil, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "device scope %q names no edge device", scope)
+		return nil, iothub.NewError(iothub.CodeArgumentInvalid, "device scope %q names no edge device", scope)
 	}
 	return d, nil
 }
@@ -190,7 +189,7 @@ func (r *registry) updateDevice(ctx context.Context, in *Device, ifMatch string)
 			return nil, err
 		}
 		if !etagMatches(ifMatch, cur.ETag) {
-			return nil, iothub.Errorf(http.StatusPreconditionFailed, iothub.CodePreconditionFailed, "etag mismatch for device %s", in.DeviceID)
+			return nil, iothub.NewError(iothub.CodePreconditionFailed, "etag mismatch for device %s", in.DeviceID)
 		}
 		next := *in
 		next.GenerationID, next.ConnectionState = cur.GenerationID, cur.ConnectionState
@@ -201,13 +200,13 @@ func (r *registry) updateDevice(ctx context.Context, in *Device, ifMatch string)
 			next.Status = cur.Status
 		}
 		if next.Status != "enabled" && next.Status != "disabled" {
-			return nil, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "status must be enabled or disabled")
+			return nil, iothub.NewError(iothub.CodeArgumentInvalid, "status must be enabled or disabled")
 		}
 		if next.Status != cur.Status {
 			next.StatusUpdatedTime = r.now().UTC()
 		}
 		if next.Capabilities.IoTEdge != cur.Capabilities.IoTEdge {
-			return nil, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "the iotEdge capability of device %s cannot change", in.DeviceID)
+			return nil, iothub.NewError(iothub.CodeArgumentInvalid, "the iotEdge capability of device %s cannot change", in.DeviceID)
 		}
 		keepKeys(&next.Authentication, cur.Authentication)
 		if err := normalizeAuth(&next.Authentication); err != nil {
@@ -242,7 +241,7 @@ func (r *registry) deleteIdentity(ctx context.Context, k store.Key, ifMatch stri
 			return err
 		}
 		if !etagMatches(ifMatch, cur.ETag) {
-			return iothub.Errorf(http.StatusPreconditionFailed, iothub.CodePreconditionFailed, "etag mismatch for %s", k)
+			return iothub.NewError(iothub.CodePreconditionFailed, "etag mismatch for %s", k)
 		}
 		return nil
 	})
@@ -291,7 +290,7 @@ func (r *registry) updateModule(ctx context.Context, in *Module, ifMatch string)
 			return nil, err
 		}
 		if !etagMatches(ifMatch, cur.ETag) {
-			return nil, iothub.Errorf(http.StatusPreconditionFailed, iothub.CodePreconditionFailed, "etag mismatch for module %s", k)
+			return nil, iothub.NewError(iothub.CodePreconditionFailed, "etag mismatch for module %s", k)
 		}
 		next := *in
 		next.GenerationID, next.ConnectionState = cur.GenerationID, cur.ConnectionState

@@ -49,7 +49,7 @@ func (c *Cloud) targetEdge(ctx context.Context, actor, chain string) (*Device, e
 		ids = []string{actor}
 	}
 	if ids[len(ids)-1] != actor {
-		return nil, iothub.Errorf(http.StatusUnauthorized, iothub.CodeIotHubUnauthorizedAccess, "auth chain %q does not end with %s", chain, actor)
+		return nil, iothub.NewError(iothub.CodeIotHubUnauthorizedAccess, "auth chain %q does not end with %s", chain, actor)
 	}
 	// Every link must be an enabled edge device that is the parent of the previous one.
 	var child *Device
@@ -59,10 +59,10 @@ func (c *Cloud) targetEdge(ctx context.Context, actor, chain string) (*Device, e
 			return nil, err
 		}
 		if d.Status != "enabled" {
-			return nil, iothub.Errorf(http.StatusUnauthorized, iothub.CodeIotHubUnauthorizedAccess, "device %s in the auth chain is disabled", d.DeviceID)
+			return nil, iothub.NewError(iothub.CodeIotHubUnauthorizedAccess, "device %s in the auth chain is disabled", d.DeviceID)
 		}
 		if child != nil && !slices.Contains(d.ParentScopes, child.DeviceScope) && d.DeviceScope != child.DeviceScope {
-			return nil, iothub.Errorf(http.StatusUnauthorized, iothub.CodeIotHubUnauthorizedAccess, "device %s is not in the scope of %s", d.DeviceID, child.DeviceID)
+			return nil, iothub.NewError(iothub.CodeIotHubUnauthorizedAccess, "device %s is not in the scope of %s", d.DeviceID, child.DeviceID)
 		}
 		child = d
 	}
@@ -87,7 +87,7 @@ func (c *Cloud) handleTargetScope(w http.ResponseWriter, r *http.Request, _ *pri
 		return err
 	}
 	if !target.Capabilities.IoTEdge {
-		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "%s is not an edge device", target.DeviceID)
+		return iothub.NewError(iothub.CodeArgumentInvalid, "%s is not an edge device", target.DeviceID)
 	}
 	res, err := c.scopeOf(r.Context(), target)
 	if err != nil {
@@ -135,7 +135,7 @@ func (c *Cloud) handleOnBehalfOf(w http.ResponseWriter, r *http.Request, _ *prin
 		}
 	}
 	if len(res.Devices) == 0 {
-		return iothub.Errorf(http.StatusNotFound, iothub.CodeDeviceNotFound, "device %s is not in the scope of %s", req.TargetDeviceID, actor.DeviceID)
+		return iothub.NewError(iothub.CodeDeviceNotFound, "device %s is not in the scope of %s", req.TargetDeviceID, actor.DeviceID)
 	}
 	return writeJSON(w, http.StatusOK, res)
 }

@@ -128,7 +128,7 @@ func (c *Cloud) writeTwin(ctx context.Context, k store.Key, body []byte, ifMatch
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&p); err != nil {
-		return nil, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "twin document is not valid JSON: %v", err)
+		return nil, iothub.NewError(iothub.CodeArgumentInvalid, "twin document is not valid JSON: %v", err)
 	}
 	var desiredPatch map[string]any
 	if p.Properties != nil {
@@ -138,7 +138,7 @@ func (c *Cloud) writeTwin(ctx context.Context, k store.Key, body []byte, ifMatch
 	before := int64(0)
 	t, err := c.updateTwin(ctx, k, func(t *twin.Twin) error {
 		if !etagMatches(ifMatch, t.ETag()) {
-			return iothub.Errorf(http.StatusPreconditionFailed, iothub.CodePreconditionFailed, "twin etag mismatch")
+			return iothub.NewError(iothub.CodePreconditionFailed, "twin etag mismatch")
 		}
 		before = t.DesiredVersion
 		return applyServiceTwin(t, p.Tags, desiredPatch, replace, now)
@@ -184,14 +184,14 @@ func twinErr(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "%v", err)
+	return iothub.NewError(iothub.CodeArgumentInvalid, "%v", err)
 }
 
 // patchReported applies a reported-properties patch from a device or module and returns the new reported version.
 func (c *Cloud) patchReported(ctx context.Context, k store.Key, body []byte) (int64, error) {
 	patch, err := twin.DecodeObject(body) // PatchReported checks the limits
 	if err != nil {
-		return 0, iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "reported patch is not a JSON object")
+		return 0, iothub.NewError(iothub.CodeArgumentInvalid, "reported patch is not a JSON object")
 	}
 	t, err := c.updateTwin(ctx, k, func(t *twin.Twin) error { return t.PatchReported(patch, c.now()) })
 	if err != nil {
@@ -231,14 +231,14 @@ func (c *Cloud) applyConfigurationContent(ctx context.Context, deviceID string, 
 		ModulesContent map[string]map[string]json.RawMessage `json:"modulesContent"`
 	}
 	if err := json.Unmarshal(body, &content); err != nil || content.ModulesContent == nil {
-		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "configuration content needs a modulesContent object")
+		return iothub.NewError(iothub.CodeArgumentInvalid, "configuration content needs a modulesContent object")
 	}
 	d, err := c.reg.getDevice(ctx, deviceID)
 	if err != nil {
 		return err
 	}
 	if !d.Capabilities.IoTEdge {
-		return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "device %s is not an edge device", deviceID)
+		return iothub.NewError(iothub.CodeArgumentInvalid, "device %s is not an edge device", deviceID)
 	}
 	desired := map[string]map[string]any{}
 	for mod, sections := range content.ModulesContent {
@@ -248,11 +248,11 @@ func (c *Cloud) applyConfigurationContent(ctx context.Context, deviceID string, 
 		}
 		props, err := twin.DecodeObject(raw)
 		if err != nil {
-			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "modulesContent.%s.properties.desired is not a JSON object", mod)
+			return iothub.NewError(iothub.CodeArgumentInvalid, "modulesContent.%s.properties.desired is not a JSON object", mod)
 		}
 		// Every module's content is checked before any twin is written: all or nothing.
 		if err := iothub.ValidateTwinObject(props, false); err != nil {
-			return iothub.Errorf(http.StatusBadRequest, iothub.CodeArgumentInvalid, "modulesContent.%s: %v", mod, err)
+			return iothub.NewError(iothub.CodeArgumentInvalid, "modulesContent.%s: %v", mod, err)
 		}
 		desired[mod] = props
 	}
