@@ -116,27 +116,26 @@ function outpost(args, timeoutMs = 15000) {
 }
 
 /**
- * normalizeEvent turns one `outpost monitor --properties` line into
- * {deviceId, moduleId, systemProperties, properties, body, enqueuedTime}. It reads the
- * az-CLI shape {"event":{"origin","module","payload","annotations","properties":{"system","application"}}}
- * and also the cloud's EventJSON shape {"deviceId","systemProperties","properties","body",...}.
+ * normalizeEvent turns one `outpost monitor --properties` line, in the az-CLI shape
+ * {"event":{"origin","module","payload","annotations","properties":{"system","application"}}},
+ * into {deviceId, moduleId, systemProperties, properties, body, enqueuedTime, raw}.
  */
 function normalizeEvent(line) {
-  if (line && line.event && typeof line.event === 'object') {
-    const e = line.event;
-    const props = e.properties || {};
-    const ann = e.annotations || {};
-    return {
-      deviceId: e.origin,
-      moduleId: e.module || '',
-      systemProperties: props.system || {},
-      properties: props.application || {},
-      body: e.payloadEncoding === 'base64' ? Buffer.from(e.payload, 'base64').toString() : e.payload,
-      enqueuedTime: ann['x-opt-enqueued-time'],
-      raw: line,
-    };
+  if (!line || !line.event || typeof line.event !== 'object') {
+    throw new Error('not {"event":{...}}');
   }
-  return { ...line, raw: line };
+  const e = line.event;
+  const props = e.properties || {};
+  const ann = e.annotations || {};
+  return {
+    deviceId: e.origin,
+    moduleId: e.module || '',
+    systemProperties: props.system || {},
+    properties: props.application || {},
+    body: e.payloadEncoding === 'base64' ? Buffer.from(e.payload, 'base64').toString() : e.payload,
+    enqueuedTime: ann['x-opt-enqueued-time'],
+    raw: line,
+  };
 }
 
 /**
@@ -163,7 +162,7 @@ class Monitor {
       try {
         this.events.push(normalizeEvent(JSON.parse(text)));
       } catch (err) {
-        this.stderr += `unparsable stdout line: ${text}\n`;
+        this.stderr += `unexpected stdout line (${err.message}): ${text}\n`;
       }
       this._wake();
     });
@@ -209,7 +208,7 @@ class Monitor {
   async sendAndSee(what, client, msg, timeoutMs = 25000) {
     msg.messageId = crypto.randomUUID();
     await withTimeout(`${what}: sendEvent`, client.sendEvent(msg), OP_MS);
-    const found = await this.waitFor((e) => pick(e.systemProperties, 'messageId', 'message-id', '$.mid') === msg.messageId, timeoutMs);
+    const found = await this.waitFor((e) => e.systemProperties['message-id'] === msg.messageId, timeoutMs);
     if (found) return found;
     if (this.exited) {
       throw new Error(`interop: outpost monitor exited early: ${JSON.stringify(this.exited)} stderr=${this.stderr}`);
@@ -391,20 +390,8 @@ function withTimeout(what, p, ms) {
   ]).finally(() => clearTimeout(t));
 }
 
-/**
- * pick returns the first present value among keys of obj (the event JSON may
- * name system properties either in edgeHub style or in AMQP/Event Hubs style).
- */
-function pick(obj, ...keys) {
-  if (!obj) return undefined;
-  for (const k of keys) {
-    if (obj[k] !== undefined && obj[k] !== null) return obj[k];
-  }
-  return undefined;
-}
-
 module.exports = {
-  OP_MS, env, hostOf, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, pick, describeError,
+  OP_MS, env, hostOf, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, describeError,
   identityConnectionString, sdkClient, closeClient, updateReported, desiredNotification,
   checkReportedRoundTrip, checkDesiredNotified, checkEchoMethod,
 };
