@@ -11,6 +11,7 @@ import (
 	"github.com/outpost-iot/outpost/internal/hubclient"
 	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/pki"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 func refusedCode(err error) string {
@@ -92,7 +93,7 @@ func TestCrossIdentity_F3_E4(t *testing.T) {
 		}
 	}
 	a.Publish("devices/b/messages/events/", 1, false, "spoof").WaitTimeout(5 * time.Second)
-	eventually(t, 10*time.Second, func() bool { return !a.IsConnectionOpen() }, "cross-device publish did not close the connection")
+	testutil.Eventually(t, 10*time.Second, func() bool { return !a.IsConnectionOpen() }, "cross-device publish did not close the connection")
 	evs, err := tc.svc.Events(tc.ctx(), hubclient.EventFilter{DeviceID: "b"}, 0, 10)
 	if err != nil || len(evs) != 0 {
 		t.Fatalf("spoofed telemetry stored: %v %d", err, len(evs))
@@ -112,7 +113,7 @@ func TestDisabledAndRotatedKeys_G8(t *testing.T) {
 	if _, err := tc.svc.UpdateDevice(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() bool { return !c.IsConnectionOpen() }, "connection kept after key rotation")
+	testutil.Eventually(t, 10*time.Second, func() bool { return !c.IsConnectionOpen() }, "connection kept after key rotation")
 	if _, err := tc.connect("d", "", oldKey, clientOpts{}); refusedCode(err) != "0x05" {
 		t.Fatalf("old key still accepted: %v", err)
 	}
@@ -155,7 +156,7 @@ func TestTokenExpiryDisconnects_C1(t *testing.T) {
 	// Expires 5 minutes ago plus 2 s: valid now only thanks to the skew, and for 2 more seconds.
 	pw := sasFor(t, "d", "", key, -iothub.SASClockSkew+2*time.Second)
 	c := tc.mustConnect("d", "", key, clientOpts{password: &pw})
-	eventually(t, 15*time.Second, func() bool { return !c.IsConnectionOpen() }, "expired credentials kept the connection")
+	testutil.Eventually(t, 15*time.Second, func() bool { return !c.IsConnectionOpen() }, "expired credentials kept the connection")
 }
 
 func TestX509Devices_F5(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 func TestRegistryCRUD(t *testing.T) {
@@ -208,7 +209,7 @@ func TestC2DDeliveredAndCompleted(t *testing.T) {
 		!strings.Contains(m.Topic(), "%24.to=%2Fdevices%2Fd%2Fmessages%2FdeviceBound") {
 		t.Fatalf("c2d topic %s", m.Topic())
 	}
-	eventually(t, 10*time.Second, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		q, err := tc.svc.ListC2D(ctx, "d")
 		return err == nil && len(q) == 0
 	}, "message not completed by PUBACK")
@@ -435,9 +436,9 @@ func TestWillPublishedOnAbnormalClose(t *testing.T) {
 	if _, err := tc.svc.UpdateDevice(tc.ctx(), d); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() bool { return !c.IsConnectionOpen() }, "disabled device still connected")
+	testutil.Eventually(t, 10*time.Second, func() bool { return !c.IsConnectionOpen() }, "disabled device still connected")
 	var evs []hubclient.Event
-	eventually(t, 10*time.Second, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		evs, _ = tc.svc.Events(tc.ctx(), hubclient.EventFilter{DeviceID: "w"}, 0, 10)
 		return len(evs) == 1
 	}, "will not stored")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 func TestEventStreamFollowsLiveAndHistory(t *testing.T) {
@@ -59,7 +60,7 @@ func TestEventRetention(t *testing.T) {
 	wait(t, c.Publish("devices/r/messages/events/", 1, false, "old"))
 	clock.Advance(2 * time.Hour)
 	wait(t, c.Publish("devices/r/messages/events/", 1, false, "new"))
-	eventually(t, 10*time.Second, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		evs, err := tc.svc.Events(tc.ctx(), hubclient.EventFilter{DeviceID: "r"}, 0, 10)
 		return err == nil && len(evs) == 1 && string(evs[0].Body) == `"new"`
 	}, "event past retention not trimmed")

@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/outpost-iot/outpost/internal/cloud"
 	"github.com/outpost-iot/outpost/internal/hubclient"
 	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 const hubHost = "localhost"
@@ -37,22 +37,12 @@ type testCloud struct {
 	done   chan error
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startCloud runs a cloud with TLS, plain (development) and metrics listeners.
 func startCloud(t *testing.T, mutate ...func(*cloud.Config)) *testCloud {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := cloud.Config{DataDir: dir, Hostnames: []string{hubHost, "127.0.0.1"},
-		MQTTListen: freeAddr(t), HTTPSListen: freeAddr(t), PlainMQTTListen: freeAddr(t), MetricsListen: freeAddr(t)}
+		MQTTListen: testutil.FreePort(t), HTTPSListen: testutil.FreePort(t), PlainMQTTListen: testutil.FreePort(t), MetricsListen: testutil.FreePort(t)}
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -269,18 +259,6 @@ func subscribe(t *testing.T, c mqtt.Client, filter string, h mqtt.MessageHandler
 	wait(t, tok)
 	st := tok.(*mqtt.SubscribeToken)
 	return st.Result()[filter]
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: "+format, args...)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 type cloudConfig = cloud.Config

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 // TestOversizeMessageClosesConnection: IoT Hub refuses messages over 256 KB (IOTEDGE-REFERENCE §1.9).
@@ -20,7 +21,7 @@ func TestOversizeMessageClosesConnection(t *testing.T) {
 	key := tc.createDevice("big")
 	c := tc.mustConnect("big", "", key, clientOpts{})
 	c.Publish("devices/big/messages/events/", 1, false, strings.Repeat("x", 262145)).WaitTimeout(5 * time.Second)
-	eventually(t, 10*time.Second, func() bool { return !c.IsConnectionOpen() }, "oversize message did not close the connection")
+	testutil.Eventually(t, 10*time.Second, func() bool { return !c.IsConnectionOpen() }, "oversize message did not close the connection")
 	evs, err := tc.svc.Events(tc.ctx(), hubclient.EventFilter{DeviceID: "big"}, 0, 10)
 	if err != nil || len(evs) != 0 {
 		t.Fatalf("oversize message stored: %v %d", err, len(evs))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
 	"github.com/outpost-iot/outpost/internal/pki"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 func TestUserProvidedCertificate(t *testing.T) {
@@ -81,7 +82,7 @@ func TestC2DMaxDeliveryCount(t *testing.T) {
 	if _, err := tc.svc.SendC2D(tc.ctx(), "d", hubclient.C2DMessage{Body: []byte("poison")}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, func() bool {
+	testutil.Eventually(t, 15*time.Second, func() bool {
 		q, err := tc.svc.ListC2D(tc.ctx(), "d")
 		return err == nil && len(q) == 0
 	}, "message never dead-lettered")
