@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -77,8 +78,8 @@ func startMosquitto(ctx context.Context, bin, dir string, devices int) (*mosquit
 // runAs is the current user: as root mosquitto would otherwise switch to user "mosquitto", which
 // cannot read our temp dir; as any other user the option is ignored.
 func mosquittoConfig(plain, tlsAddr string, c certFiles, runAs string) string {
-	host, pport := splitAddr(plain)
-	_, tport := splitAddr(tlsAddr)
+	host, pport, _ := net.SplitHostPort(plain) // addresses from freePort
+	_, tport, _ := net.SplitHostPort(tlsAddr)
 	lines := []string{
 		"per_listener_settings false",
 		"allow_anonymous true",
@@ -100,11 +101,6 @@ func mosquittoConfig(plain, tlsAddr string, c certFiles, runAs string) string {
 		"keyfile "+c.Key,
 	)
 	return strings.Join(lines, "\n") + "\n"
-}
-
-func splitAddr(addr string) (host, port string) {
-	i := strings.LastIndexByte(addr, ':')
-	return addr[:i], addr[i+1:]
 }
 
 func (s *mosquittoSystem) target(transport string) (mqttload.Target, []mqttload.Device) {

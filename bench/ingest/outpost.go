@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,7 +134,7 @@ func (s *outpostSystem) createDevices(ctx context.Context, serviceCS, caFile str
 func (s *outpostSystem) createDevice(ctx context.Context, id, serviceCS, caFile string) (mqttload.Device, error) {
 	// The server certificate names only the hub hostnames (no IP SAN), so the REST endpoint is
 	// addressed as localhost, which resolves to the loopback listener.
-	_, port := splitAddr(s.https)
+	_, port, _ := net.SplitHostPort(s.https) // an address from freePort
 	dcs, err := s.cli(ctx, "HostName=", "device", "create", id, "--connection-string", serviceCS,
 		"--ca-file", caFile, "--endpoint", "https://"+outpostHost+":"+port)
 	if err != nil {
