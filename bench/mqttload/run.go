@@ -59,7 +59,6 @@ type Result struct {
 	Elapsed   time.Duration   // measured phase wall time, first PUBLISH to last PUBACK
 	Latencies []time.Duration // publish-to-PUBACK, one per acked message, all devices
 	Truncated bool            // the duration cap ended the measured phase early
-	Connect   time.Duration   // time to connect all devices
 	ServerCPU time.Duration   // broker CPU time during the measured phase (0 without Config.ServerCPU)
 }
 
@@ -101,13 +100,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
-	start := time.Now()
 	pubs, err := connectAll(ctx, cfg)
 	if err != nil {
 		return Result{}, err
 	}
 	defer closeAll(pubs)
-	res := Result{Connect: time.Since(start)}
+	var res Result
 	if cfg.Warmup > 0 {
 		if _, err := phase(ctx, pubs, cfg.Warmup, cfg.Window, false); err != nil {
 			return res, fmt.Errorf("mqttload: warm-up: %w", err)
