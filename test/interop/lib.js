@@ -391,7 +391,7 @@ function withTimeout(what, p, ms) {
 }
 
 module.exports = {
-  OP_MS, env, hostOf, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, describeError,
+  OP_MS, env, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, describeError,
   identityConnectionString, sdkClient, closeClient, updateReported, desiredNotification,
   checkReportedRoundTrip, checkDesiredNotified, checkEchoMethod,
 };
