@@ -379,6 +379,20 @@ function describeError(err) {
   return s;
 }
 
+/**
+ * httpError returns an assert.rejects validator for a service SDK error: HTTP status, and when
+ * given the SDK's error name and the IoT Hub ErrorCode in the body. (azure-iothub maps a 404 whose
+ * code is not DeviceNotFound/IotHubNotFound to a plain Error('Not found'): check code, not name.)
+ */
+function httpError(what, status, { name, code } = {}) {
+  return (err) => {
+    assert.equal(err.response && err.response.statusCode, status, `${what}: want HTTP ${status}, got ${describeError(err)}`);
+    if (name) assert.equal(err.name, name, `${what}: got ${describeError(err)}`);
+    if (code) assert.match(String(err.responseBody), new RegExp(`ErrorCode:${code}\\b`), `${what}: body names ${code}`);
+    return true;
+  };
+}
+
 /** withTimeout rejects if p does not settle within ms. */
 function withTimeout(what, p, ms) {
   let t;
@@ -391,7 +405,7 @@ function withTimeout(what, p, ms) {
 }
 
 module.exports = {
-  OP_MS, env, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, describeError,
+  OP_MS, env, deviceIdOf, preflight, outpost, Monitor, poll, withTimeout, httpError,
   identityConnectionString, sdkClient, closeClient, updateReported, desiredNotification,
   checkReportedRoundTrip, checkDesiredNotified, checkEchoMethod,
 };

@@ -23,19 +23,16 @@ const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
 const { Registry, Client: ServiceClient } = require('azure-iothub');
 
 const {
-  OP_MS, env, preflight, outpost, Monitor, poll, withTimeout, describeError, identityConnectionString,
+  OP_MS, env, preflight, outpost, Monitor, poll, withTimeout, httpError, identityConnectionString,
   sdkClient, closeClient, updateReported, desiredNotification, checkReportedRoundTrip, checkDesiredNotified,
   checkEchoMethod,
 } = require('./lib');
 
-/** expectNotFound asserts an SDK error is HTTP 404 whose IoT Hub error code is `code`. */
-function expectNotFound(what, code) {
-  return (err) => {
-    assert.equal(err.response && err.response.statusCode, 404, `${what}: want HTTP 404, got ${describeError(err)}`);
-    assert.match(String(err.responseBody), new RegExp(`ErrorCode:${code}\\b`), `${what}: body names ${code}`);
-    return true;
-  };
-}
+/** moduleNotFound: HTTP 404 with ErrorCode:ModuleNotFound. */
+const moduleNotFound = (what) => httpError(what, 404, { code: 'ModuleNotFound' });
+
+/** staleEtag: HTTP 412, InvalidEtagError. */
+const staleEtag = (what) => httpError(what, 412, { name: 'InvalidEtagError' });
 
 describe('service SDK: module identities', { timeout: 60000 }, () => {
   let registry;
@@ -82,11 +79,8 @@ describe('service SDK: module identities', { timeout: 60000 }, () => {
     assert.equal(mod2.authentication.symmetricKey.primaryKey, given, 'given primary key kept');
     assert.equal(mod2.managedBy, 'IotEdge', 'managedBy kept');
 
-    await assert.rejects(registry.addModule({ deviceId, moduleId: 'filter' }), (err) => {
-      assert.equal(err.response && err.response.statusCode, 409, `add twice: want 409, got ${describeError(err)}`);
-      assert.match(String(err.responseBody), /ErrorCode:ModuleAlreadyExistsOnDevice\b/);
-      return true;
-    });
+    await assert.rejects(registry.addModule({ deviceId, moduleId: 'filter' }),
+      httpError('add twice', 409, { code: 'ModuleAlreadyExistsOnDevice' }));
 
     const got = (await registry.getModule(deviceId, 'filter')).responseBody;
     assert.equal(got.moduleId, 'filter');
@@ -112,11 +106,7 @@ describe('service SDK: module identities', { timeout: 60000 }, () => {
     assert.equal((await registry.getModule(deviceId, 'filter')).responseBody.authentication.symmetricKey.primaryKey, newKey);
 
     // a stale etag is refused with 412
-    await assert.rejects(registry.updateModule({ ...got, managedBy: 'stale' }), (err) => {
-      assert.equal(err.response && err.response.statusCode, 412, `stale etag: got ${describeError(err)}`);
-      assert.equal(err.name, 'InvalidEtagError');
-      return true;
-    });
+    await assert.rejects(registry.updateModule({ ...got, managedBy: 'stale' }), staleEtag('updateModule'));
     // forceUpdate (If-Match: "*") ignores the etag
     const forced = (await registry.updateModule({ deviceId, moduleId: 'filter', managedBy: 'me',
       authentication: { symmetricKey: { primaryKey: newKey, secondaryKey: keys.secondaryKey } } }, true)).responseBody;
@@ -125,7 +115,7 @@ describe('service SDK: module identities', { timeout: 60000 }, () => {
 
     // removeModule by ids (If-Match: "*") and by module object (If-Match: its etag)
     await registry.removeModule(deviceId, 'filter');
-    await assert.rejects(registry.getModule(deviceId, 'filter'), expectNotFound('getModule after remove', 'ModuleNotFound'));
+    await assert.rejects(registry.getModule(deviceId, 'filter'), moduleNotFound('getModule after remove'));
     // (removeModule(module) has to use the callback form: azure-iothub 1.16.6's promise form
     // passes its callback in the moduleId slot and throws "Argument 'done' cannot be falsy".)
     const sensor = (await registry.getModule(deviceId, 'sensor')).responseBody;
@@ -139,17 +129,14 @@ describe('service SDK: module identities', { timeout: 60000 }, () => {
     const deviceId = `interop-modmiss-${suffix}`;
     await registry.create({ deviceId });
     created.add(deviceId);
-    await assert.rejects(registry.getModule(deviceId, 'ghost'), expectNotFound('getModule', 'ModuleNotFound'));
-    await assert.rejects(registry.getModuleTwin(deviceId, 'ghost'), expectNotFound('getModuleTwin', 'ModuleNotFound'));
-    await assert.rejects(registry.removeModule(deviceId, 'ghost'), expectNotFound('removeModule', 'ModuleNotFound'));
+    await assert.rejects(registry.getModule(deviceId, 'ghost'), moduleNotFound('getModule'));
+    await assert.rejects(registry.getModuleTwin(deviceId, 'ghost'), moduleNotFound('getModuleTwin'));
+    await assert.rejects(registry.removeModule(deviceId, 'ghost'), moduleNotFound('removeModule'));
     await assert.rejects(registry.updateModuleTwin(deviceId, 'ghost', { properties: { desired: { a: 1 } } }, '*'),
-      expectNotFound('updateModuleTwin', 'ModuleNotFound'));
+      moduleNotFound('updateModuleTwin'));
     // a module on a device that does not exist
-    await assert.rejects(registry.addModule({ deviceId: `interop-nodev-${suffix}`, moduleId: 'm' }), (err) => {
-      assert.equal(err.response && err.response.statusCode, 404, `addModule on a missing device: got ${describeError(err)}`);
-      assert.equal(err.name, 'DeviceNotFoundError', `addModule on a missing device: got ${describeError(err)}`);
-      return true;
-    });
+    await assert.rejects(registry.addModule({ deviceId: `interop-nodev-${suffix}`, moduleId: 'm' }),
+      httpError('addModule on a missing device', 404, { name: 'DeviceNotFoundError' }));
   });
 
   it('module twin: getModuleTwin and updateModuleTwin (tags, desired, etag)', async () => {
@@ -177,11 +164,8 @@ describe('service SDK: module identities', { timeout: 60000 }, () => {
     assert.ok(!dev.moduleId, 'device twin has no moduleId');
     assert.ok(!('threshold' in dev.properties.desired), 'module desired does not leak into the device twin');
     // a stale etag is refused
-    await assert.rejects(registry.updateModuleTwin(deviceId, 'twinmod', { tags: { x: 1 } }, twin.etag), (err) => {
-      assert.equal(err.response && err.response.statusCode, 412, `stale etag: got ${describeError(err)}`);
-      assert.equal(err.name, 'InvalidEtagError');
-      return true;
-    });
+    await assert.rejects(registry.updateModuleTwin(deviceId, 'twinmod', { tags: { x: 1 } }, twin.etag),
+      staleEtag('updateModuleTwin'));
   });
 
   it('edge device: $edgeAgent/$edgeHub listed; applyConfigurationContentOnDevice lands in the module twins', async () => {
@@ -269,10 +253,7 @@ describe('service SDK: module identities', { timeout: 60000 }, () => {
     const plainId = `interop-noedge-${suffix}`;
     await registry.create({ deviceId: plainId });
     created.add(plainId);
-    await assert.rejects(registry.applyConfigurationContentOnDevice(plainId, content), (err) => {
-      assert.equal(err.response && err.response.statusCode, 400, `non-edge device: got ${describeError(err)}`);
-      return true;
-    });
+    await assert.rejects(registry.applyConfigurationContentOnDevice(plainId, content), httpError('non-edge device', 400));
   });
 
   it('deleting a device deletes its modules', async () => {
@@ -282,10 +263,7 @@ describe('service SDK: module identities', { timeout: 60000 }, () => {
     await registry.addModule({ deviceId, moduleId: 'gone' });
     await registry.delete(deviceId);
     created.delete(deviceId);
-    await assert.rejects(registry.getModule(deviceId, 'gone'), (err) => {
-      assert.equal(err.response && err.response.statusCode, 404, `getModule of a deleted device: got ${describeError(err)}`);
-      return true;
-    });
+    await assert.rejects(registry.getModule(deviceId, 'gone'), httpError('getModule of a deleted device', 404));
     // re-creating the device does not bring the old module back
     await registry.create({ deviceId });
     created.add(deviceId);
@@ -440,11 +418,7 @@ for (const { name, Transport, via } of transports) {
       // The device itself is not connected: a device-level method is not routed to the module.
       await assert.rejects(service.invokeDeviceMethod(deviceId, {
         methodName: 'echo', payload, responseTimeoutInSeconds: 5, connectTimeoutInSeconds: 0,
-      }), (err) => {
-        assert.equal(err.response && err.response.statusCode, 404, `device-level invoke: got ${describeError(err)}`);
-        assert.match(String(err.responseBody), /DeviceNotOnline/);
-        return true;
-      });
+      }), httpError('device-level invoke', 404, { code: 'DeviceNotOnline' }));
       // and the module shows as connected in the registry
       const m = (await registry.getModule(deviceId, moduleId)).responseBody;
       assert.equal(m.connectionState, 'Connected', 'module connectionState');
