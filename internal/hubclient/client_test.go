@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/outpost-iot/outpost/internal/hubclient/hubclienttest"
 	"github.com/outpost-iot/outpost/internal/iothub"
@@ -339,7 +340,7 @@ func FuzzDecodeError_E8(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, status int, body string) {
 		e := decodeError(status, http.Header{}, []byte(body))
-		if e.Status != status || len(e.Message) > len(body)+len("...") {
+		if e.Status != status || len(e.Message) > maxErrorText+len("...") {
 			t.Fatalf("got %+v", e)
 		}
 		_ = e.Error()
@@ -351,5 +352,16 @@ func FuzzDecodeError_E8(f *testing.F) {
 func TestFakeHubAPIVersion(t *testing.T) {
 	if hubclienttest.APIVersion != APIVersion {
 		t.Fatalf("hubclienttest.APIVersion %q, want %q", hubclienttest.APIVersion, APIVersion)
+	}
+}
+
+// TestDecodeErrorBoundsMessage: a long message inside the JSON error body is cut like a long
+// plain body, at a character boundary.
+func TestDecodeErrorBoundsMessage(t *testing.T) {
+	long := strings.Repeat("é", maxErrorText)
+	body, _ := json.Marshal(map[string]string{"Message": "ErrorCode:DeviceNotFound;" + long})
+	e := decodeError(404, http.Header{}, body)
+	if e.Code != "DeviceNotFound" || len(e.Message) > maxErrorText+len("...") || !utf8.ValidString(e.Message) {
+		t.Fatalf("got code %q, %d bytes, valid UTF-8 %v", e.Code, len(e.Message), utf8.ValidString(e.Message))
 	}
 }

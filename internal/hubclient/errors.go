@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // Error is a non-2xx answer from the hub, with IoT Hub's error code when the body or the
@@ -43,7 +44,8 @@ func IsStatus(err error, status int) bool {
 	return errors.As(err, &e) && e.Status == status
 }
 
-// maxErrorText bounds the message kept from a non-JSON error body.
+// maxErrorText bounds the message kept from an error body (JSON decoding can lengthen it:
+// each invalid UTF-8 byte becomes a 3-byte U+FFFD).
 const maxErrorText = 512
 
 // decodeError turns an error response into *Error. IoT Hub bodies look like
@@ -71,13 +73,16 @@ func decodeError(status int, h http.Header, body []byte) *Error {
 	if msg == "" {
 		msg = doc.ExceptionMessage
 	}
-	e.Message = strings.TrimSpace(msg)
+	e.Message = strings.TrimSpace(truncate(msg, maxErrorText))
 	return e
 }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) { // do not split a character
+		n--
 	}
 	return s[:n] + "..."
 }
