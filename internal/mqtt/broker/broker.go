@@ -126,8 +126,9 @@ type Metrics interface {
 	OversizePacket()
 	// DroppedQoS0 counts an outbound QoS 0 publish dropped because the queue was full.
 	DroppedQoS0()
-	// ConnectionRejected counts a network connection closed at once because of a limit:
-	// reason is "max_connections" or "max_pending_connects".
+	// ConnectionRejected counts a network connection refused because of a limit: reason is
+	// "max_connections" (answered CONNACK 0x03 when its CONNECT arrives in time, which
+	// ConnectRefused counts too, else closed) or "max_pending_connects" (closed at once).
 	ConnectionRejected(reason string)
 }
 
@@ -149,7 +150,13 @@ type Config struct {
 	// connection before the broker stops reading; default 16 (edgeHub's MaxPendingInboundAcknowledgements).
 	MaxInboundInflight int
 	MaxSubscriptions   int // per session, default 50
-	MaxConnections     int // 0 = unlimited; over the limit new connections are closed at once
+	// MaxConnections caps the live network connections, counted from accept (before
+	// CONNECT), over every listener and WebSocket (D4); 0 = unlimited. A connection over the
+	// cap is answered CONNACK 0x03 (server unavailable) if it completes its TLS handshake and
+	// sends CONNECT within 2 s (or ConnectTimeout if shorter), else closed; at most 64 are
+	// answered at a time, further ones are closed at once. DefaultMaxConnections derives a
+	// cap from the open-file limit.
+	MaxConnections int
 	// MaxPendingConnects caps connections that have not yet completed CONNECT/CONNACK
 	// (slow-loris defence, D1); over the cap new connections are closed at once. Default 2048.
 	MaxPendingConnects int

@@ -27,6 +27,10 @@
 //
 //   - CONNECT must arrive within Config.ConnectTimeout; a TLS handshake gets
 //     the same time (D1, D2).
+//   - At most Config.MaxConnections live connections (D4). One over the cap is
+//     answered CONNACK 0x03 if its CONNECT arrives within 2 s, else closed; the
+//     answering is bounded (64 at a time), so neither it nor the cap ever holds
+//     up the accept loop, which only accepts and starts a goroutine.
 //   - A client keep-alive of N seconds closes the connection after 1.5 x N
 //     seconds without a packet [MQTT-3.1.2-24] (D3). N is capped at
 //     Config.MaxKeepAlive (default 1177 s, IoT Hub's client maximum:

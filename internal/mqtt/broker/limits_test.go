@@ -231,15 +231,6 @@ func TestD5_SlowConsumerDropsQoS0(t *testing.T) {
 	}
 }
 
-func TestD4_MaxConnections(t *testing.T) {
-	ts := startServer(t, Config{MaxConnections: 1})
-	mustConnect(t, ts, "one")
-	dial(t, ts.addr).expectClosed(5 * time.Second)
-	if ts.metrics.reason("rejected_max_connections") != 1 {
-		t.Fatal("rejection not counted")
-	}
-}
-
 // TestD1_MaxPendingConnects: silent connections beyond the cap are closed at
 // once; an authenticated client is not counted, and the cap frees up as
 // pending connections complete.

@@ -23,6 +23,10 @@ type Server struct {
 	conns     map[*Conn]struct{} // every live connection, including before CONNECT
 	pending   int                // connections in the handshake (before CONNACK or failure)
 	clients   map[string]*Conn   // by client id: its latest CONNECT, until that connection ends
+	// refusing holds the connections over MaxConnections being answered (D4), at most
+	// maxRefusing (a constant but for tests); beyond it such connections are closed at once.
+	refusing    map[net.Conn]struct{}
+	maxRefusing int
 	// active holds, by client id, the connection that passed takeover, until its Offline has
 	// returned; only it may go online, so Offline and Online alternate per id (D10).
 	active map[string]*Conn
@@ -39,8 +43,11 @@ func New(cfg Config) *Server {
 		limited:   newLogLimiter(log, 10, 50),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*Conn]struct{}{},
+		refusing:  map[net.Conn]struct{}{},
 		clients:   map[string]*Conn{},
 		active:    map[string]*Conn{},
+
+		maxRefusing: maxRefusing,
 	}
 }
 
@@ -82,7 +89,12 @@ func (s *Server) Serve(l net.Listener) error {
 // adapter uses it). transport is reported in ConnectRequest.Transport.
 func (s *Server) ServeConn(nc net.Conn, transport string) {
 	c := newConn(s, nc, transport)
-	if !s.addConn(c) {
+	switch s.addConn(c) {
+	case admitted:
+	case overMaxConnections:
+		s.refuseOverCap(nc)
+		return
+	default:
 		_ = nc.Close()
 		return
 	}
@@ -92,25 +104,35 @@ func (s *Server) ServeConn(nc net.Conn, transport string) {
 	c.serve()
 }
 
-// addConn registers c; it fails when the server is closed or at MaxConnections.
-func (s *Server) addConn(c *Conn) bool {
+// admission is addConn's verdict on a new connection.
+type admission int
+
+const (
+	admitted           admission = iota
+	serverClosed                 // close at once
+	overMaxConnections           // answer CONNACK 0x03 if cheap, else close (D4)
+	overMaxPending               // close at once (D1)
+)
+
+// addConn registers c unless the server is closed or at MaxConnections or MaxPendingConnects.
+func (s *Server) addConn(c *Conn) admission {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return serverClosed
 	}
 	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
 		s.reject("max_connections", s.cfg.MaxConnections)
-		return false
+		return overMaxConnections
 	}
 	if s.pending >= s.cfg.MaxPendingConnects {
 		s.reject("max_pending_connects", s.cfg.MaxPendingConnects)
-		return false
+		return overMaxPending
 	}
 	s.pending++
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return true
+	return admitted
 }
 
 func (s *Server) reject(reason string, limit int) {
@@ -224,6 +246,10 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		cs = append(cs, c)
 	}
+	rs := make([]net.Conn, 0, len(s.refusing))
+	for nc := range s.refusing {
+		rs = append(rs, nc)
+	}
 	s.mu.Unlock()
 	var errs []error
 	for _, l := range ls {
@@ -233,6 +259,9 @@ func (s *Server) Close() error {
 	}
 	for _, c := range cs {
 		c.Close(ErrServerClosed)
+	}
+	for _, nc := range rs {
+		_ = nc.Close()
 	}
 	s.wg.Wait()
 	return errors.Join(errs...)
