@@ -46,6 +46,10 @@ type Config struct {
 	// MaxClientRate is the most MQTT packets per second one connection may send before the
 	// broker slows its reading (RELIABILITY D8); 0 = the broker's default (1000/s), < 0 = no limit.
 	MaxClientRate float64
+	// MaxConnections caps the MQTT connections, TLS, plain and WebSocket together (RELIABILITY
+	// D4); one over the cap is answered CONNACK 0x03 or closed. 0 = broker.DefaultMaxConnections
+	// (derived from the open-file limit), < 0 = no cap.
+	MaxConnections int
 	// AuthBackoffStep and AuthBackoffMax shape the delay of refusals to a source that keeps
 	// failing authentication; 0 = 100 ms per failure beyond the tenth in a minute, at most 2 s.
 	AuthBackoffStep time.Duration
@@ -60,6 +64,17 @@ type Config struct {
 func (c *Config) c2dQueueDepth() int              { return orDefault(c.C2DQueueDepth, defaultC2DQueue) }
 func (c *Config) maxDeliveryCount() int           { return orDefault(c.MaxDeliveryCount, defaultMaxDelivery) }
 func (c *Config) operationTimeout() time.Duration { return 10 * time.Second }
+
+// maxConnections is MaxConnections for the broker, where 0 means no cap.
+func (c *Config) maxConnections() int {
+	switch {
+	case c.MaxConnections < 0:
+		return 0
+	case c.MaxConnections == 0:
+		return broker.DefaultMaxConnections()
+	}
+	return c.MaxConnections
+}
 
 func orDefault[T comparable](v, def T) T {
 	var zero T
@@ -160,7 +175,8 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 		return nil, err
 	}
 	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger,
-		Metrics: newBrokerMetrics(c.metrics.registry), MaxInboundRate: cfg.MaxClientRate})
+		Metrics: newBrokerMetrics(c.metrics.registry), MaxInboundRate: cfg.MaxClientRate,
+		MaxConnections: cfg.maxConnections()})
 	return c, nil
 }
 
