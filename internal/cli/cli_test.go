@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/outpost-iot/outpost/internal/cloud"
 	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 )
 
 func TestUsageErrorsExit2(t *testing.T) {
@@ -53,6 +55,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"cloud serve --log-level loud", `--log-level "loud"`},
 		{"cloud serve --cert c.pem", "--cert and --key go together"},
 		{"cloud serve --hostname ,", "give at least one host name"},
+		{"cloud serve --max-connections -1", "--max-connections must not be negative"},
 		{"version now", "want 0 argument(s)"},
 	}
 	for _, tc := range tests {
@@ -412,19 +415,20 @@ func TestCloudServe_Config(t *testing.T) {
 	}
 	if got.DataDir != DefaultDataDir || strings.Join(got.Hostnames, ",") != DefaultHostname || got.MQTTListen != DefaultMQTTListen ||
 		got.HTTPSListen != DefaultHTTPSListen || got.MetricsListen != DefaultMetricsListen || got.PlainMQTTListen != "" ||
-		got.PlainHTTPListen != "" || got.EventRetention != DefaultRetention || got.MaxClientRate != 1000 || got.Logger == nil {
+		got.PlainHTTPListen != "" || got.EventRetention != DefaultRetention || got.MaxClientRate != 1000 || got.Logger == nil ||
+		got.MaxConnections != cmp.Or(broker.DefaultMaxConnections(), -1) {
 		t.Errorf("defaults: %+v", got)
 	}
 	r = runWith(t, e, "", "cloud", "serve", "--data", "/d", "--hostname", "a.example,b.example", "--hostname", "c.example",
 		"--mqtt-listen", ":1", "--https-listen", ":2", "--metrics-listen", "", "--dev-plain-mqtt", "127.0.0.1:1883",
 		"--dev-plain-http", "127.0.0.1:8080", "--cert", "c.pem", "--key", "k.pem", "--event-retention", "48h",
-		"--log-level", "debug", "--log-format", "json", "--max-client-rate", "0")
+		"--log-level", "debug", "--log-format", "json", "--max-client-rate", "0", "--max-connections", "0")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	want := cloud.Config{DataDir: "/d", Hostnames: []string{"a.example", "b.example", "c.example"}, MQTTListen: ":1", HTTPSListen: ":2",
 		PlainMQTTListen: "127.0.0.1:1883", PlainHTTPListen: "127.0.0.1:8080", CertFile: "c.pem", KeyFile: "k.pem", EventRetention: 48 * time.Hour,
-		MaxClientRate: -1}
+		MaxClientRate: -1, MaxConnections: -1}
 	got.Logger = nil
 	if strings.Join(got.Hostnames, ",") != strings.Join(want.Hostnames, ",") {
 		t.Errorf("hostnames %v", got.Hostnames)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/outpost-iot/outpost/internal/cloud"
+	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 )
 
 // Defaults of `outpost cloud serve`.
@@ -37,6 +38,7 @@ func newCloudServeCmd(e *env) *cobra.Command {
 		level      string
 		format     string
 		clientRate float64
+		maxConns   int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -65,6 +67,14 @@ func newCloudServeCmd(e *env) *cobra.Command {
 			default:
 				cfg.MaxClientRate = clientRate
 			}
+			switch {
+			case maxConns < 0:
+				return usagef("--max-connections must not be negative")
+			case maxConns == 0:
+				cfg.MaxConnections = -1 // no cap
+			default:
+				cfg.MaxConnections = maxConns
+			}
 			cfg.Logger = log
 			err = e.runCloud(c.Context(), cfg)
 			if errors.Is(err, context.Canceled) && c.Context().Err() != nil {
@@ -85,6 +95,7 @@ func newCloudServeCmd(e *env) *cobra.Command {
 	f.StringVar(&cfg.KeyFile, "key", "", "server certificate key PEM")
 	f.DurationVar(&cfg.EventRetention, "event-retention", DefaultRetention, "how long D2C events are kept")
 	f.Float64Var(&clientRate, "max-client-rate", 1000, "MQTT packets per second one connection may send before it is slowed down (0: no limit)")
+	f.IntVar(&maxConns, "max-connections", broker.DefaultMaxConnections(), "MQTT connections at once over all listeners; one more is answered CONNACK 0x03 or closed; the default is the open-file limit less a tenth of it (at least 256) kept for other files (0: no limit)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&format, "log-format", "text", "log format: text or json")
 	return cmd

@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outpost-iot/outpost/internal/mqtt/packet"
+	"github.com/outpost-iot/outpost/internal/testutil"
+)
+
+// serveCloud runs `outpost cloud serve args...` in-process until the test ends and returns
+// once ca.pem is written (every listener is bound then). Its logs go to the returned buffer.
+func serveCloud(t *testing.T, args ...string) *syncBuffer {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	served := make(chan int, 1)
+	go func() {
+		e := &env{getenv: mapEnv(nil), stdin: strings.NewReader(""), stdout: logs, stderr: logs}
+		served <- run(ctx, append([]string{"cloud", "serve", "--data", dir, "--log-level", "warn"}, args...), e)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-served:
+			if code != 0 {
+				t.Errorf("cloud serve exit %d: %s", code, logs.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("cloud serve did not stop")
+		}
+	})
+	testutil.WaitFile(t, filepath.Join(dir, "ca.pem"), 20*time.Second)
+	return logs
+}
+
+// scrape returns the value of the metric line starting with series ("" when absent).
+func scrape(t *testing.T, addr, series string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestCloudServe_MaxConnections: with --max-connections 2 and two connections open (a
+// connection counts from accept, before its CONNECT), a third is answered CONNACK 0x03,
+// and the refusal is counted in the metrics (RELIABILITY D4).
+func TestCloudServe_MaxConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cloud")
+	}
+	plain, metrics := testutil.FreePort(t), testutil.FreePort(t)
+	logs := serveCloud(t, "--mqtt-listen", testutil.FreePort(t), "--https-listen", testutil.FreePort(t),
+		"--dev-plain-mqtt", plain, "--metrics-listen", metrics, "--max-connections", "2")
+	for range 2 {
+		nc, err := net.Dial("tcp", plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = nc.Close() })
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return scrape(t, metrics, `outpost_mqtt_open_connections{transport="tcp"}`) == "2"
+	}, "two open connections")
+
+	over, err := net.Dial("tcp", plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	connect, err := packet.Encode(&packet.Connect{ProtocolName: "MQTT", ProtocolLevel: 4, ClientID: "d1", HasUsername: true,
+		Username: "localhost/d1/?api-version=2021-04-12", Password: []byte("SharedAccessSignature x"), HasPassword: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := over.Write(connect); err != nil {
+		t.Fatal(err)
+	}
+	_ = over.SetReadDeadline(time.Now().Add(10 * time.Second))
+	p, err := packet.NewReader(bufio.NewReader(over), 0).ReadPacket()
+	if ack, ok := p.(*packet.Connack); err != nil || !ok || ack.ReturnCode != 3 {
+		t.Fatalf("over the cap: got %v, %v; want CONNACK 0x03 (log: %s)", p, err, logs.String())
+	}
+	if got := scrape(t, metrics, `outpost_mqtt_rejected_connections_total{reason="max_connections"}`); got != "1" {
+		t.Errorf("rejected max_connections = %q, want 1", got)
+	}
+	if got := scrape(t, metrics, `outpost_mqtt_connect_refused_total{code="3"}`); got != "1" {
+		t.Errorf("connect refused code 3 = %q, want 1", got)
+	}
+}
