@@ -1,0 +1,202 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+)
+
+// readChunk is how much of a segment one ReadAt fetches.
+const readChunk = 64 << 10
+
+// Read returns up to max records with Seq > after, in order, never more than
+// maxBytes of Data in total except that it always returns at least one
+// record if any exists. Only durable records are visible. Records trimmed
+// away are skipped silently (Read(0, …) starts at First()), and so is a
+// corrupt range found at Open. max < 1 returns nothing.
+//
+// Records are checksummed again as they are read. A bad record or an I/O
+// error ends the batch: the records before it are returned without error,
+// and the next Read, which starts at the bad record, returns the error.
+// The Data slices may share one backing array; the caller owns them.
+// Safe to call concurrently with appends and trims.
+func (l *Log) Read(after uint64, max int, maxBytes int) ([]Record, error) {
+	if max < 1 {
+		return nil, nil
+	}
+	b := batch{max: max, maxBytes: maxBytes}
+	next := after + 1
+	for !b.full {
+		c, err := l.locate(next)
+		if err != nil || c == nil {
+			return b.result(err)
+		}
+		err = b.readSegment(c)
+		l.release(c.seg)
+		if err != nil {
+			return b.result(err)
+		}
+		next = c.endSeq
+	}
+	return b.result(nil)
+}
+
+// cursor is a reader's view of one segment, taken under Log.mu.
+type cursor struct {
+	seg    *segment
+	from   uint64 // first seq wanted
+	seq    uint64 // seq of the record at off
+	off    int64
+	end    int64  // committed size when located
+	endSeq uint64 // seq after the last committed record when located
+}
+
+// locate finds the segment holding the first record with seq >= next (past
+// trimmed and corrupt gaps) and pins its file; nil when there is none.
+func (l *Log) locate(next uint64) (*cursor, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.readClosed {
+		return nil, ErrClosed
+	}
+	if next > l.last {
+		return nil, nil
+	}
+	// Segments' last seqs ascend (an empty one's is base-1), so the first
+	// segment that reaches next holds it or, past a gap, the first after it.
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].lastSeq() >= next })
+	for ; i < len(l.segs); i++ {
+		s := l.segs[i]
+		if s.n == 0 {
+			continue
+		}
+		next = max(next, s.base)
+		seq, off := s.seek(next)
+		s.refs++
+		return &cursor{seg: s, from: next, seq: seq, off: off, end: s.size, endSeq: s.base + s.n}, nil
+	}
+	return nil, nil
+}
+
+// release unpins a segment file pinned by locate.
+func (l *Log) release(s *segment) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s.refs--
+	s.closeIfUnusedLocked()
+}
+
+// batch collects one Read's records against its limits.
+type batch struct {
+	max, maxBytes int
+	bytes         int
+	recs          []Record
+	full          bool
+}
+
+// result returns what was read; an error only if nothing was.
+func (b *batch) result(err error) ([]Record, error) {
+	if len(b.recs) > 0 {
+		return b.recs, nil
+	}
+	return nil, err
+}
+
+// readSegment reads records of c's segment into b until the segment's
+// committed end or b is full.
+func (b *batch) readSegment(c *cursor) error {
+	for c.off < c.end && !b.full {
+		buf, err := readAt(c.seg, c.off, min(c.end-c.off, readChunk))
+		if err != nil {
+			return err
+		}
+		n, err := b.parse(c, buf)
+		if err != nil {
+			return err
+		}
+		c.off += int64(n)
+	}
+	return nil
+}
+
+// parse takes the whole records at the start of buf (read at c.off) and
+// returns how many bytes it consumed. A record longer than buf is read on
+// its own.
+func (b *batch) parse(c *cursor, buf []byte) (int, error) {
+	p := 0
+	for p < len(buf) && !b.full {
+		if len(buf)-p < headerSize {
+			if p == 0 {
+				return 0, corruptAt(c, "short header")
+			}
+			return p, nil
+		}
+		h := decodeHeader(buf[p:])
+		total := headerSize + int(h.size)
+		if c.off+int64(p)+int64(total) > c.end || h.seq != c.seq {
+			return 0, corruptAt(c, fmt.Sprintf("header seq %d len %d", h.seq, h.size))
+		}
+		if len(buf)-p < total {
+			if p > 0 {
+				return p, nil
+			}
+			big, err := readAt(c.seg, c.off, int64(total))
+			if err != nil {
+				return 0, err
+			}
+			buf = big
+		}
+		if err := b.take(c, h, buf[p:p+total]); err != nil {
+			return 0, err
+		}
+		if b.full {
+			return p, nil
+		}
+		p += total
+		c.seq++
+	}
+	return p, nil
+}
+
+// take adds the record rec (header and data) at c.seq if it is wanted and
+// fits, or marks b full. Records before c.from are skipped unchecked.
+func (b *batch) take(c *cursor, h header, rec []byte) error {
+	if c.seq < c.from {
+		return nil
+	}
+	data := rec[headerSize:len(rec):len(rec)]
+	if len(b.recs) > 0 && b.bytes+len(data) > b.maxBytes {
+		b.full = true
+		return nil
+	}
+	if recordCRC(rec, data) != h.crc {
+		return corruptAt(c, "checksum mismatch")
+	}
+	b.recs = append(b.recs, Record{Seq: h.seq, Time: time.Unix(0, h.nanos).UTC(), Data: data})
+	b.bytes += len(data)
+	b.full = len(b.recs) >= b.max
+	return nil
+}
+
+// readAt reads exactly n bytes of s at off.
+func readAt(s *segment, off, n int64) ([]byte, error) {
+	buf := make([]byte, n)
+	got, err := s.f.ReadAt(buf, off)
+	if got == len(buf) {
+		return buf, nil // io.ReaderAt may report io.EOF with a full read
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, fmt.Errorf("store: read %s at %d: %w", s.path, off, err)
+}
+
+// errCorrupt marks committed bytes that no longer check out (they did when
+// written or recovered): bit rot or outside interference.
+var errCorrupt = errors.New("corrupt record")
+
+func corruptAt(c *cursor, what string) error {
+	return fmt.Errorf("store: read %s at seq %d: %w: %s", c.seg.path, c.seq, errCorrupt, what)
+}

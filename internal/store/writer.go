@@ -1,0 +1,322 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+)
+
+const (
+	// queueLen is the capacity of the writer's queue; a full queue blocks
+	// appenders (back-pressure) instead of growing without bound.
+	queueLen = 4096
+	// maxGroupBytes stops adding requests to a group once its records reach
+	// this size, so one group's write stays a bounded amount of work.
+	maxGroupBytes = 4 << 20
+)
+
+// Request states: an Append whose context ends races the writer for its
+// request; whoever moves it out of reqQueued decides whether it is written.
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqCancelled
+)
+
+// request is one Append or AppendAsync call: records that go into the same
+// group, consecutively.
+type request struct {
+	ctx   context.Context // Append only: cancellation before the writer takes it
+	state atomic.Int32
+	data  [][]byte
+	one   [1][]byte // backing array of data for AppendAsync
+	nanos int64
+	seq   uint64 // first seq, set by the writer
+	bytes int    // encoded size
+	done  func(seq uint64, err error)
+	res   chan result // Append only, buffered
+}
+
+type result struct {
+	seq uint64
+	err error
+}
+
+// writer is the state of the writer goroutine. Open sets it up before the
+// goroutine starts; after that only the goroutine touches it.
+type writer struct {
+	seg     *segment // active segment
+	next    uint64   // seq of the next record
+	dirty   bool     // a failed group may have left bytes after seg.size
+	failing bool     // the last group failed (logged once per failure run)
+	buf     []byte   // encoded group, reused
+	live    []*request
+}
+
+// Append durably writes data as consecutive records and returns the first
+// one's Seq. Concurrent callers are group-committed: one write and one
+// fdatasync per group. The result is exact: nil means durable, an error
+// means the records were not acknowledged (after a crash they may still
+// appear, see doc.go). If ctx ends before the writer has taken the records
+// they are not written and ctx's error is returned; once taken, Append
+// waits for the group's outcome. Appending no records returns 0 and nil.
+// The caller must not modify data until Append returns.
+func (l *Log) Append(ctx context.Context, data ...[]byte) (uint64, error) {
+	if len(data) == 0 {
+		return 0, nil
+	}
+	r := &request{ctx: ctx, data: data, res: make(chan result, 1)}
+	if err := l.prepare(r); err != nil {
+		return 0, err
+	}
+	if err := l.send(ctx, r); err != nil {
+		return 0, err
+	}
+	select {
+	case res := <-r.res:
+		return res.seq, res.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqCancelled) {
+			return 0, fmt.Errorf("store: append: %w", context.Cause(ctx))
+		}
+		res := <-r.res // the writer has it: its outcome is the answer
+		return res.seq, res.err
+	}
+}
+
+// AppendAsync queues one record; done is called exactly once, from the
+// writer goroutine, after the group that holds it is durable (seq set) or
+// failed (err set). Records queued by one goroutine are written in the
+// order queued. It returns an error (and never calls done) only for
+// ErrClosed and ErrTooLarge, and blocks while the writer's queue is full.
+//
+// done runs on the writer goroutine and delays every later group: it must
+// be quick and must not call Append, AppendAsync or Close (which wait for
+// the writer). The caller must not modify data until done is called.
+func (l *Log) AppendAsync(data []byte, done func(seq uint64, err error)) error {
+	r := &request{done: done}
+	r.one[0] = data
+	r.data = r.one[:]
+	if err := l.prepare(r); err != nil {
+		return err
+	}
+	return l.send(context.Background(), r)
+}
+
+// prepare checks sizes and stamps the queue time.
+func (l *Log) prepare(r *request) error {
+	for _, d := range r.data {
+		if len(d) > l.opts.MaxRecord {
+			return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(d), l.opts.MaxRecord)
+		}
+		r.bytes += headerSize + len(d)
+	}
+	r.nanos = l.opts.Now().UnixNano()
+	return nil
+}
+
+// send queues r for the writer, blocking while the queue is full.
+func (l *Log) send(ctx context.Context, r *request) error {
+	l.sendMu.RLock()
+	defer l.sendMu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	select {
+	case l.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("store: append: %w", context.Cause(ctx))
+	}
+}
+
+// finish reports a request's outcome to its caller.
+func (r *request) finish(seq uint64, err error) {
+	switch {
+	case r.res != nil:
+		r.res <- result{seq, err}
+	case r.done != nil:
+		r.done(seq, err)
+	}
+}
+
+// take claims r for writing; false if its Append gave up first.
+func (r *request) take() bool {
+	if r.ctx != nil && r.ctx.Err() != nil && r.state.CompareAndSwap(reqQueued, reqCancelled) {
+		r.finish(0, fmt.Errorf("store: append: %w", context.Cause(r.ctx)))
+		return false
+	}
+	return r.state.CompareAndSwap(reqQueued, reqTaken)
+}
+
+// writeLoop is the writer goroutine: it takes what is queued as one group,
+// commits it, and repeats until Close closes the queue and it is drained.
+func (l *Log) writeLoop() {
+	defer close(l.writerDone)
+	var group []*request
+	for r := range l.reqs {
+		group = l.gather(append(group[:0], r))
+		l.commit(group)
+		clear(group) // drop references to callers' data
+	}
+}
+
+// gather adds queued requests to group without waiting: whatever arrived
+// while the previous group was syncing forms the next group.
+func (l *Log) gather(group []*request) []*request {
+	size := group[0].bytes
+	for size < maxGroupBytes && len(group) < queueLen {
+		select {
+		case r, ok := <-l.reqs:
+			if !ok {
+				return group
+			}
+			group = append(group, r)
+			size += r.bytes
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// commit writes a group with one Write and one Sync, then publishes it.
+func (l *Log) commit(group []*request) {
+	live := l.w.live[:0]
+	for _, r := range group {
+		if r.take() {
+			live = append(live, r)
+		}
+	}
+	defer func() { l.w.live = live[:0]; clear(live) }()
+	if len(live) == 0 {
+		return
+	}
+	if err := l.ready(); err != nil {
+		l.fail(live, err)
+		return
+	}
+	w := &l.w
+	first, off := w.next, w.seg.size
+	w.buf = w.buf[:0]
+	for _, r := range live {
+		r.seq = w.next
+		for _, d := range r.data {
+			w.buf = appendRecord(w.buf, w.next, r.nanos, d)
+			w.next++
+		}
+	}
+	if err := l.writeSync(w.buf); err != nil {
+		err = fmt.Errorf("store: commit seqs %d-%d to %s: %w", first, w.next-1, w.seg.path, err)
+		w.next = first // the seqs were never handed out: the next group reuses them
+		l.fail(live, err)
+		return
+	}
+	l.publish(live, first, off)
+	if w.failing {
+		w.failing = false
+		l.log.Info("store: writes succeed again", "segment", w.seg.path)
+	}
+	for _, r := range live {
+		r.finish(r.seq, nil)
+	}
+	l.enforceCap()
+}
+
+// writeSync is the commit point. A failure may leave any prefix of buf in
+// the file (and, after a failed fsync, in an unknown state), so the next
+// group first truncates back to the committed size.
+func (l *Log) writeSync(buf []byte) error {
+	f := l.w.seg.f
+	if _, err := f.Write(buf); err != nil {
+		l.w.dirty = true
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		l.w.dirty = true
+		return err
+	}
+	return nil
+}
+
+// publish makes a durable group visible: segment accounting, the index,
+// Last, and Wait channels.
+func (l *Log) publish(live []*request, first uint64, off int64) {
+	s := l.w.seg
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seq := first
+	for _, r := range live {
+		for _, d := range r.data {
+			total := int64(headerSize + len(d))
+			s.addRecord(seq, off, total, r.nanos)
+			off += total
+			seq++
+		}
+	}
+	s.disk = s.size
+	l.last = seq - 1
+	l.groups++
+	l.wakeLocked()
+}
+
+// fail reports err to every request of a group that was not committed. The
+// transition into failing is logged once (callers of AppendAsync may have
+// no better place to report a full or broken disk); each caller gets err.
+func (l *Log) fail(live []*request, err error) {
+	if !l.w.failing {
+		l.w.failing = true
+		l.log.Error("store: append failed; retrying with the next group", "err", err)
+	}
+	for _, r := range live {
+		r.finish(0, err)
+	}
+}
+
+// ready repairs the active segment after a failed group and rolls to a new
+// segment when the active one is full.
+func (l *Log) ready() error {
+	w := &l.w
+	if w.dirty {
+		f := w.seg.f
+		if err := f.Truncate(w.seg.size); err != nil {
+			return fmt.Errorf("store: repair %s: truncate to %d: %w", w.seg.path, w.seg.size, err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("store: repair %s: sync: %w", w.seg.path, err)
+		}
+		w.dirty = false
+	}
+	if w.seg.size >= l.opts.SegmentBytes {
+		return l.roll()
+	}
+	return nil
+}
+
+// roll seals the active segment and starts the next one, named by the next
+// seq. The new file's directory entry is durable before any record is
+// written to it, so recovery never finds records in a file it cannot see.
+func (l *Log) roll() error {
+	old := l.w.seg
+	if err := old.f.Sync(); err != nil {
+		return fmt.Errorf("store: roll: sync %s: %w", old.path, err)
+	}
+	path := segmentPath(l.dir, l.w.next)
+	// O_TRUNC: a file left by an earlier roll that failed at SyncDir is empty
+	// or holds nothing acknowledged.
+	f, err := l.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: roll: create %s: %w", path, err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		_ = f.Close() // the sync error is the one to report; roll is retried
+		return fmt.Errorf("store: roll: sync dir %s: %w", l.dir, err)
+	}
+	s := newSegment(l.w.next, path, f)
+	l.mu.Lock()
+	l.segs = append(l.segs, s)
+	l.mu.Unlock()
+	l.w.seg = s
+	return nil
+}
