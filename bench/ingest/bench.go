@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outpost-iot/outpost/bench/internal/launch"
 	"github.com/outpost-iot/outpost/bench/mqttload"
 )
 
@@ -49,11 +50,18 @@ func parseTargets(s string) ([]targetSpec, error) {
 	return out, nil
 }
 
-// system is a running broker process serving a plain and a TLS listener.
-type system interface {
-	target(transport string) (mqttload.Target, []mqttload.Device)
-	pid() int
-	stop()
+// broker is a running broker process serving a plain and a TLS listener (launch.Outpost,
+// launch.Mosquitto).
+type broker interface {
+	Target(transport string) mqttload.Target
+	Pid() int
+	Stop()
+}
+
+// system is a running broker and the devices that connect to it.
+type system struct {
+	broker
+	devices []mqttload.Device
 }
 
 // mode is one window setting measured for every target.
@@ -84,7 +92,7 @@ type bench struct {
 	opts    options
 	dir     string
 	log     io.Writer
-	systems map[string]system
+	systems map[string]*system
 	failed  map[string]error // systems that did not start; their rows report the error
 	keepDir bool
 }
@@ -96,7 +104,7 @@ func (b *bench) logf(format string, args ...any) {
 // start launches each system the targets need. A system that fails to start is recorded and
 // its targets report the error; start fails only when no system is up.
 func (b *bench) start(ctx context.Context, targets []targetSpec) error {
-	b.systems, b.failed = map[string]system{}, map[string]error{}
+	b.systems, b.failed = map[string]*system{}, map[string]error{}
 	var errs []error
 	for _, t := range targets {
 		if b.systems[t.System] != nil || b.failed[t.System] != nil {
@@ -118,30 +126,54 @@ func (b *bench) start(ctx context.Context, targets []targetSpec) error {
 	return nil
 }
 
-func (b *bench) startSystem(ctx context.Context, name string) (system, error) {
+func (b *bench) startSystem(ctx context.Context, name string) (*system, error) {
 	dir := filepath.Join(b.dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	ids := make([]string, b.opts.devices)
+	for i := range ids {
+		ids[i] = deviceID(i)
+	}
 	if name == "mosquitto" {
 		b.logf("starting mosquitto")
-		return startMosquitto(ctx, b.opts.mosquitto, dir, b.opts.devices)
+		m, err := launch.StartMosquitto(ctx, b.opts.mosquitto, dir, 0)
+		if err != nil {
+			return nil, err
+		}
+		devs := make([]mqttload.Device, len(ids))
+		for i, id := range ids {
+			devs[i] = mqttload.Device{ClientID: id, Topic: launch.TelemetryTopic(id)}
+		}
+		return &system{m, devs}, nil
 	}
+	return b.startOutpost(ctx, dir, ids)
+}
+
+func (b *bench) startOutpost(ctx context.Context, dir string, ids []string) (*system, error) {
 	bin := b.opts.outpostBin
 	if bin == "" {
 		b.logf("building ./cmd/outpost")
 		var err error
-		if bin, err = buildOutpost(ctx, dir); err != nil {
+		if bin, err = launch.BuildOutpost(ctx, dir); err != nil {
 			return nil, err
 		}
 	}
-	b.logf("starting outpost cloud and creating %d devices", b.opts.devices)
+	b.logf("starting outpost cloud and creating %d devices", len(ids))
 	start := time.Now()
-	sys, err := startOutpost(ctx, bin, dir, b.opts.devices, b.opts.setupConc)
-	if err == nil {
-		b.logf("outpost ready with %d devices in %s", b.opts.devices, time.Since(start).Round(time.Millisecond))
+	// The broker's per-connection flood limit (1000 packets/s) would measure the limit, not
+	// the ingest path; mosquitto has none either.
+	o, err := launch.StartOutpost(ctx, bin, filepath.Join(dir, "data"), filepath.Join(dir, "outpost.log"), "--max-client-rate", "0")
+	if err != nil {
+		return nil, err
 	}
-	return sys, err
+	devs, err := o.CreateDevices(ctx, ids, b.opts.setupConc, 2*time.Hour)
+	if err != nil {
+		o.Stop()
+		return nil, err
+	}
+	b.logf("outpost ready with %d devices in %s", len(ids), time.Since(start).Round(time.Millisecond))
+	return &system{o, devs}, nil
 }
 
 // measure runs every round of every mode against every target. Targets are interleaved and
@@ -179,12 +211,12 @@ func (b *bench) runOne(ctx context.Context, rw *row, round int) {
 		rw.Err = "not started: " + err.Error()
 		return
 	}
-	tgt, devs := b.systems[rw.Target.System].target(rw.Target.Transport)
+	sys := b.systems[rw.Target.System]
 	cfg := mqttload.Config{
-		Target: tgt, Devices: devs, Client: mqttload.Client(b.opts.client),
+		Target: sys.Target(rw.Target.Transport), Devices: sys.devices, Client: mqttload.Client(b.opts.client),
 		Messages: b.opts.messages, Warmup: b.opts.warmup, Window: rw.Mode.Window,
 		Payload: b.opts.payload, Duration: b.opts.duration,
-		ServerCPU: processCPU(b.systems[rw.Target.System].pid()),
+		ServerCPU: processCPU(sys.Pid()),
 	}
 	b.logf("round %d: %s window=%d %s", round+1, rw.Mode.Name, rw.Mode.Window, rw.Target.Name)
 	res, err := mqttload.Run(ctx, cfg)
@@ -200,7 +232,7 @@ func (b *bench) runOne(ctx context.Context, rw *row, round int) {
 
 func (b *bench) stopSystems() {
 	for name, s := range b.systems {
-		s.stop()
+		s.Stop()
 		delete(b.systems, name)
 	}
 }

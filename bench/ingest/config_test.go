@@ -1,32 +1,9 @@
 package main
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func TestMosquittoConfig_Golden(t *testing.T) {
-	got := mosquittoConfig("127.0.0.1:1883", "127.0.0.1:8883",
-		certFiles{CA: "/t/ca.pem", Cert: "/t/server.pem", Key: "/t/server.key"}, "root")
-	path := filepath.Join("testdata", "mosquitto.conf.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("mosquitto config:\n%s\nwant:\n%s", got, want)
-	}
-}
 
 func TestParseFlags(t *testing.T) {
 	tests := []struct {

@@ -9,7 +9,8 @@
 //
 // The tool starts every broker itself on free 127.0.0.1 ports, in a temporary directory, and stops
 // it afterwards: mosquitto with a generated config and throwaway ECDSA CA/server certificate;
-// outpost with `outpost cloud serve`, devices created and SAS tokens issued through the outpost CLI.
+// outpost with `outpost cloud serve`, devices created through its REST API with their SAS tokens
+// (bench/internal/launch).
 //
 // Each target is measured in latency mode (-inflight, default 1 outstanding PUBLISH per device) and
 // in pipelined mode (-pipeline, default 16). Devices connect and send -warmup messages first; the
@@ -69,7 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.client, "client", string(mqttload.ClientRaw), "MQTT client: raw or paho")
 	fs.StringVar(&o.outpostBin, "outpost", "", "outpost binary (default: go build ./cmd/outpost into the temp dir)")
 	fs.StringVar(&o.mosquitto, "mosquitto", "mosquitto", "mosquitto binary")
-	fs.IntVar(&o.setupConc, "setup-concurrency", 8, "parallel outpost CLI calls while creating devices")
+	fs.IntVar(&o.setupConc, "setup-concurrency", 8, "parallel REST calls while creating devices")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON instead of tables")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, data, broker logs)")
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +139,3 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func deviceID(i int) string { return fmt.Sprintf("bench-%d", i) }
-
-// telemetryTopic is the device telemetry topic without a property bag (IOTEDGE-REFERENCE §1.5).
-func telemetryTopic(id string) string { return "devices/" + id + "/messages/events/" }

@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"fmt"
@@ -8,21 +8,21 @@ import (
 	"github.com/outpost-iot/outpost/internal/pki"
 )
 
-// certFiles are PEM files of a throwaway CA and a server certificate signed by it.
-type certFiles struct {
+// CertFiles are PEM files of a throwaway CA and a server certificate signed by it.
+type CertFiles struct {
 	CA, Cert, Key string
 }
 
 // writeThrowawayPKI creates a CA and a server certificate for localhost/127.0.0.1 in dir with
 // internal/pki, so mosquitto's TLS listener gets the same kind of key (ECDSA P-256) and chain
 // as outpost's and both TLS targets do comparable handshakes. The file names are pki's layout.
-func writeThrowawayPKI(dir string, now time.Time) (certFiles, error) {
+func writeThrowawayPKI(dir string, now time.Time) (CertFiles, error) {
 	a, err := pki.LoadOrCreateAuthority(dir, "outpost bench throwaway CA", now)
 	if err != nil {
-		return certFiles{}, fmt.Errorf("bench: ca: %w", err)
+		return CertFiles{}, fmt.Errorf("launch: ca: %w", err)
 	}
 	if _, err := pki.LoadOrCreateServerCert(dir, a, []string{"localhost", "127.0.0.1"}, now); err != nil {
-		return certFiles{}, fmt.Errorf("bench: server cert: %w", err)
+		return CertFiles{}, fmt.Errorf("launch: server cert: %w", err)
 	}
-	return certFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "server.pem"), Key: filepath.Join(dir, "server.key")}, nil
+	return CertFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "server.pem"), Key: filepath.Join(dir, "server.key")}, nil
 }

@@ -1,0 +1,212 @@
+package launch
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outpost-iot/outpost/bench/mqttload"
+	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/iothub"
+)
+
+// OutpostHost is the hub host name outpost is started with; its server certificate names it
+// (no IP SAN), so TLS clients dial 127.0.0.1 and verify this name.
+const OutpostHost = "localhost"
+
+// Outpost is an `outpost cloud serve` process with TLS and plain MQTT listeners.
+type Outpost struct {
+	Bin, Data string
+	MQTT      string      // MQTT over TLS listen address
+	Plain     string      // plain MQTT (--dev-plain-mqtt)
+	HTTPS     string      // service REST API
+	Metrics   string      // Prometheus
+	TLS       *tls.Config // trusts the cloud's CA, server name OutpostHost
+	proc      *Process
+}
+
+// BuildOutpost compiles ./cmd/outpost (relative to the working directory, the module root)
+// into dir and returns the binary path.
+func BuildOutpost(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "outpost")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/outpost")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("launch: go build ./cmd/outpost (run from the repository root, or pass -outpost): %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// StartOutpost starts `bin cloud serve` on four free loopback ports with its state in data
+// (created on first start, reused after), extra flags appended, and output appended to
+// logPath; it returns once the CA is written and every listener accepts.
+func StartOutpost(ctx context.Context, bin, data, logPath string, extra ...string) (*Outpost, error) {
+	o := &Outpost{Bin: bin, Data: data}
+	for _, a := range []*string{&o.MQTT, &o.HTTPS, &o.Plain, &o.Metrics} {
+		addr, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		*a = addr
+	}
+	args := append([]string{bin, "cloud", "serve", "--data", data, "--hostname", OutpostHost,
+		"--mqtt-listen", o.MQTT, "--https-listen", o.HTTPS,
+		"--dev-plain-mqtt", o.Plain, "--metrics-listen", o.Metrics}, extra...)
+	var err error
+	if o.proc, err = Start("outpost", logPath, args...); err != nil {
+		return nil, err
+	}
+	if err := o.ready(ctx); err != nil {
+		o.proc.Stop()
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *Outpost) caFile() string { return filepath.Join(o.Data, "ca.pem") }
+
+func (o *Outpost) ready(ctx context.Context) error {
+	ready := func() error {
+		if _, err := os.Stat(o.caFile()); err != nil {
+			return err
+		}
+		return errors.Join(Dialable(o.MQTT), Dialable(o.Plain), Dialable(o.HTTPS))
+	}
+	if err := o.proc.WaitReady(ctx, 60*time.Second, ready); err != nil {
+		return err
+	}
+	caPEM, err := os.ReadFile(o.caFile())
+	if err != nil {
+		return fmt.Errorf("launch: read outpost ca: %w", err)
+	}
+	o.TLS, err = ClientTLS(caPEM, OutpostHost)
+	return err
+}
+
+// CreateDevices registers the devices ids through the service REST API, conc requests at a
+// time over kept-alive connections, and returns them as MQTT identities the way IoT Hub
+// devices connect (IOTEDGE-REFERENCE §1.4): client id = device id, username
+// `localhost/{id}/?api-version=2021-04-12`, password a SAS token valid for ttl.
+func (o *Outpost) CreateDevices(ctx context.Context, ids []string, conc int, ttl time.Duration) ([]mqttload.Device, error) {
+	client, err := o.serviceClient(ctx, conc)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]mqttload.Device, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, max(conc, 1))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i], errs[i] = createDevice(ctx, client, id, ttl)
+		})
+	}
+	wg.Wait()
+	failed := 0
+	var first error
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			first = cmp.Or(first, err)
+		}
+	}
+	if first != nil {
+		return nil, fmt.Errorf("launch: %d of %d devices not created, first error: %w", failed, len(ids), first)
+	}
+	return out, nil
+}
+
+// serviceClient reads the service connection string with `outpost cloud connection-string`
+// and returns a REST client keeping up to conc connections alive.
+func (o *Outpost) serviceClient(ctx context.Context, conc int) (*hubclient.Client, error) {
+	cs, err := o.cli(ctx, "HostName=", "cloud", "connection-string", "--data", o.Data)
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(o.HTTPS) // an address from FreePort
+	tr := &http.Transport{TLSClientConfig: o.TLS, MaxIdleConnsPerHost: max(conc, 1), ForceAttemptHTTP2: true}
+	c, err := hubclient.New(hubclient.Config{ConnectionString: cs, Endpoint: "https://" + OutpostHost + ":" + port,
+		HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		return nil, fmt.Errorf("launch: service client: %w", err)
+	}
+	return c, nil
+}
+
+func createDevice(ctx context.Context, c *hubclient.Client, id string, ttl time.Duration) (mqttload.Device, error) {
+	key := newKey()
+	d := &hubclient.Device{DeviceID: id, Status: "enabled", Authentication: &hubclient.Authentication{
+		Type: "sas", SymmetricKey: &hubclient.SymmetricKey{PrimaryKey: key, SecondaryKey: newKey()}}}
+	if _, err := c.CreateDevice(ctx, d); err != nil {
+		return mqttload.Device{}, fmt.Errorf("launch: %w", err)
+	}
+	sas, err := iothub.NewSASToken(iothub.DeviceResource(OutpostHost, id), key, "", time.Now().Add(ttl))
+	if err != nil {
+		return mqttload.Device{}, fmt.Errorf("launch: sas token for %s: %w", id, err)
+	}
+	return mqttload.Device{ClientID: id, Username: DeviceUsername(id), Password: sas, Topic: TelemetryTopic(id)}, nil
+}
+
+// newKey returns a random 32-byte SAS key, base64 like the keys IoT Hub generates.
+func newKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// DeviceUsername is the MQTT username of a device of OutpostHost (IOTEDGE-REFERENCE §1.4).
+func DeviceUsername(id string) string { return OutpostHost + "/" + id + "/?api-version=2021-04-12" }
+
+// TelemetryTopic is the device telemetry topic without a property bag (IOTEDGE-REFERENCE §1.5).
+func TelemetryTopic(id string) string { return "devices/" + id + "/messages/events/" }
+
+// cli runs the outpost CLI and returns the first stdout line starting with prefix (whole
+// trimmed stdout if none does). Arguments may hold secrets: errors name only the subcommand.
+func (o *Outpost) cli(ctx context.Context, prefix string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, o.Bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	what := "outpost " + strings.Join(args[:min(2, len(args))], " ")
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("launch: %s: %w: %s", what, err, strings.TrimSpace(stderr.String()))
+	}
+	for line := range strings.Lines(stdout.String()) {
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, prefix) {
+			return line, nil
+		}
+	}
+	if v := strings.TrimSpace(stdout.String()); v != "" && !strings.Contains(v, "\n") {
+		return v, nil
+	}
+	return "", fmt.Errorf("launch: %s: no %q line in its output", what, prefix)
+}
+
+// Target returns the TLS ("tls") or plain ("tcp") MQTT listener.
+func (o *Outpost) Target(transport string) mqttload.Target {
+	if transport == "tls" {
+		return mqttload.Target{Addr: o.MQTT, TLS: o.TLS}
+	}
+	return mqttload.Target{Addr: o.Plain}
+}
+
+// Stop stops the process (SIGTERM, a clean shutdown).
+func (o *Outpost) Stop() { o.proc.Stop() }
+
+// Pid is the process id.
+func (o *Outpost) Pid() int { return o.proc.Pid() }
