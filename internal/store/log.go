@@ -124,6 +124,8 @@ type Log struct {
 	truncated  int64
 	corrupt    int64
 	groups     int64 // committed groups (= fdatasyncs of records), for benchmarks
+	hints      [readHints]hint
+	nextHint   int
 }
 
 // closedCh is returned by Wait on a closed log.

@@ -4,12 +4,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"time"
 )
 
-// readChunk is how much of a segment one ReadAt fetches.
-const readChunk = 64 << 10
+const (
+	// readChunk is the most of a segment one ReadAt fetches.
+	readChunk = 64 << 10
+	// minReadChunk is the least, when a batch's limits say it needs less.
+	minReadChunk = 4 << 10
+	// readHints is how many reader positions the log remembers, so that a
+	// reader that continues where it stopped starts at the exact offset
+	// instead of scanning from the index entry before it.
+	readHints = 8
+)
+
+// hint is where a Read stopped: the record with seq starts at off in seg.
+type hint struct {
+	seg *segment
+	seq uint64
+	off int64
+}
 
 // Read returns up to max records with Seq > after, in order, never more than
 // maxBytes of Data in total except that it always returns at least one
@@ -23,7 +39,7 @@ const readChunk = 64 << 10
 // The Data slices may share one backing array; the caller owns them.
 // Safe to call concurrently with appends and trims.
 func (l *Log) Read(after uint64, max int, maxBytes int) ([]Record, error) {
-	if max < 1 {
+	if max < 1 || after == math.MaxUint64 {
 		return nil, nil
 	}
 	b := batch{max: max, maxBytes: maxBytes}
@@ -34,7 +50,7 @@ func (l *Log) Read(after uint64, max int, maxBytes int) ([]Record, error) {
 			return b.result(err)
 		}
 		err = b.readSegment(c)
-		l.release(c.seg)
+		l.release(c, err == nil)
 		if err != nil {
 			return b.result(err)
 		}
@@ -74,18 +90,28 @@ func (l *Log) locate(next uint64) (*cursor, error) {
 		}
 		next = max(next, s.base)
 		seq, off := s.seek(next)
+		for _, h := range l.hints {
+			if h.seg == s && h.seq <= next && h.seq > seq {
+				seq, off = h.seq, h.off
+			}
+		}
 		s.refs++
 		return &cursor{seg: s, from: next, seq: seq, off: off, end: s.size, endSeq: s.base + s.n}, nil
 	}
 	return nil, nil
 }
 
-// release unpins a segment file pinned by locate.
-func (l *Log) release(s *segment) {
+// release unpins a segment file pinned by locate and, after a clean read,
+// remembers where the reader stopped.
+func (l *Log) release(c *cursor, remember bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s.refs--
-	s.closeIfUnusedLocked()
+	c.seg.refs--
+	c.seg.closeIfUnusedLocked()
+	if remember && !c.seg.retired {
+		l.hints[l.nextHint] = hint{seg: c.seg, seq: c.seq, off: c.off}
+		l.nextHint = (l.nextHint + 1) % readHints
+	}
 }
 
 // batch collects one Read's records against its limits.
@@ -108,7 +134,12 @@ func (b *batch) result(err error) ([]Record, error) {
 // committed end or b is full.
 func (b *batch) readSegment(c *cursor) error {
 	for c.off < c.end && !b.full {
-		buf, err := readAt(c.seg, c.off, min(c.end-c.off, readChunk))
+		want := int64(readChunk) // skipping to c.from: headers of unknown size
+		if c.seq >= c.from {
+			want = int64(max(b.maxBytes-b.bytes, 0)) + int64(b.max-len(b.recs))*headerSize
+			want = min(max(want, minReadChunk), readChunk)
+		}
+		buf, err := readAt(c.seg, c.off, min(c.end-c.off, want))
 		if err != nil {
 			return err
 		}
@@ -148,11 +179,9 @@ func (b *batch) parse(c *cursor, buf []byte) (int, error) {
 			}
 			buf = big
 		}
-		if err := b.take(c, h, buf[p:p+total]); err != nil {
-			return 0, err
-		}
-		if b.full {
-			return p, nil
+		consumed, err := b.take(c, h, buf[p:p+total])
+		if err != nil || !consumed {
+			return p, err
 		}
 		p += total
 		c.seq++
@@ -160,24 +189,25 @@ func (b *batch) parse(c *cursor, buf []byte) (int, error) {
 	return p, nil
 }
 
-// take adds the record rec (header and data) at c.seq if it is wanted and
-// fits, or marks b full. Records before c.from are skipped unchecked.
-func (b *batch) take(c *cursor, h header, rec []byte) error {
+// take adds the record rec (header and data) at c.seq if it is wanted,
+// and reports whether it was consumed: taken or skipped (records before
+// c.from are skipped unchecked), not if it does not fit (b is then full).
+func (b *batch) take(c *cursor, h header, rec []byte) (bool, error) {
 	if c.seq < c.from {
-		return nil
+		return true, nil
 	}
 	data := rec[headerSize:len(rec):len(rec)]
 	if len(b.recs) > 0 && b.bytes+len(data) > b.maxBytes {
 		b.full = true
-		return nil
+		return false, nil
 	}
 	if recordCRC(rec, data) != h.crc {
-		return corruptAt(c, "checksum mismatch")
+		return false, corruptAt(c, "checksum mismatch")
 	}
 	b.recs = append(b.recs, Record{Seq: h.seq, Time: time.Unix(0, h.nanos).UTC(), Data: data})
 	b.bytes += len(data)
 	b.full = len(b.recs) >= b.max
-	return nil
+	return true, nil
 }
 
 // readAt reads exactly n bytes of s at off.

@@ -408,7 +408,7 @@ func TestRead_DuringTrim(t *testing.T) {
 	if err := b.readSegment(c); err != nil || len(b.recs) != 3 {
 		t.Fatalf("read of a trimmed segment: %d records, %v", len(b.recs), err)
 	}
-	l.release(c.seg)
+	l.release(c, false)
 	if c.seg.f != nil {
 		t.Fatal("trimmed segment's file not closed after the last reader released it")
 	}

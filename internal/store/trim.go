@@ -38,8 +38,12 @@ func (l *Log) enforceCap() {
 	if n > 0 {
 		l.log.Warn("store: deleted oldest records to stay under MaxBytes", "records", n, "max_bytes", limit)
 	}
-	if err != nil {
-		l.log.Error("store: enforcing MaxBytes", "err", err)
+	switch {
+	case err != nil && !l.w.capFailing: // logged once per failure run: it repeats every commit
+		l.w.capFailing = true
+		l.log.Error("store: enforcing MaxBytes failed; retrying after each commit", "err", err)
+	case err == nil:
+		l.w.capFailing = false
 	}
 }
 

@@ -46,12 +46,13 @@ type result struct {
 // writer is the state of the writer goroutine. Open sets it up before the
 // goroutine starts; after that only the goroutine touches it.
 type writer struct {
-	seg     *segment // active segment
-	next    uint64   // seq of the next record
-	dirty   bool     // a failed group may have left bytes after seg.size
-	failing bool     // the last group failed (logged once per failure run)
-	buf     []byte   // encoded group, reused
-	live    []*request
+	seg        *segment // active segment
+	next       uint64   // seq of the next record
+	dirty      bool     // a failed group may have left bytes after seg.size
+	failing    bool     // the last group failed (logged once per failure run)
+	capFailing bool     // the MaxBytes policy failed to delete (logged once per run)
+	buf        []byte   // encoded group, reused
+	live       []*request
 }
 
 // Append durably writes data as consecutive records and returns the first
@@ -212,6 +213,9 @@ func (l *Log) commit(group []*request) {
 		w.next = first // the seqs were never handed out: the next group reuses them
 		l.fail(live, err)
 		return
+	}
+	if cap(w.buf) > 2*maxGroupBytes {
+		w.buf = nil // one huge record must not pin its buffer for the log's life
 	}
 	l.publish(live, first, off)
 	if w.failing {
