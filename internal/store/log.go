@@ -10,17 +10,17 @@ import (
 	"time"
 )
 
-// Defaults for zero Options fields.
+// Defaults for zero Options fields (documented there).
 const (
-	DefaultSegmentBytes = 64 << 20
-	DefaultMaxRecord    = 4 << 20
+	defaultSegmentBytes = 64 << 20
+	defaultMaxRecord    = 4 << 20
 )
 
 // Options configure a Log. The zero value is usable.
 type Options struct {
 	// SegmentBytes: roll to a new segment once the active one reaches this
 	// size (a group is never split, so a segment may exceed it by one
-	// group). Default DefaultSegmentBytes.
+	// group). Default 64 MiB.
 	SegmentBytes int64
 	// MaxBytes caps all segments' bytes; 0 means no cap. After a commit that
 	// leaves the log above it, the oldest sealed segments are deleted (never
@@ -33,7 +33,7 @@ type Options struct {
 	// Default slog.Default().
 	Logger *slog.Logger
 	// MaxRecord is the largest Data accepted; larger gets ErrTooLarge.
-	// Default DefaultMaxRecord; at most 1 GiB.
+	// Default 4 MiB; at most 1 GiB.
 	MaxRecord int
 	// FS is the file system; default OSFS(). Tests pass a crash-simulating FS.
 	FS FS
@@ -55,10 +55,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("store: invalid options: %w", errors.Join(errs...))
 	}
 	if o.SegmentBytes == 0 {
-		o.SegmentBytes = DefaultSegmentBytes
+		o.SegmentBytes = defaultSegmentBytes
 	}
 	if o.MaxRecord == 0 {
-		o.MaxRecord = DefaultMaxRecord
+		o.MaxRecord = defaultMaxRecord
 	}
 	if o.Now == nil {
 		o.Now = time.Now

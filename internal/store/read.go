@@ -136,7 +136,8 @@ func (b *batch) readSegment(c *cursor) error {
 	for c.off < c.end && !b.full {
 		want := int64(readChunk) // skipping to c.from: headers of unknown size
 		if c.seq >= c.from {
-			want = int64(max(b.maxBytes-b.bytes, 0)) + int64(b.max-len(b.recs))*headerSize
+			recs := min(b.max-len(b.recs), readChunk/headerSize) // no overflow for a huge max
+			want = int64(max(b.maxBytes-b.bytes, 0)) + int64(recs)*headerSize
 			want = min(max(want, minReadChunk), readChunk)
 		}
 		buf, err := readAt(c.seg, c.off, min(c.end-c.off, want))

@@ -149,6 +149,9 @@ func TestRead_LargeRecordsAndIndex(t *testing.T) {
 			t.Fatalf("Read(%d, 1, 0) = %d records, %v", after, len(recs), err)
 		}
 	}
+	if recs, err := l.Read(0, math.MaxInt, math.MaxInt); err != nil || len(recs) != 300 {
+		t.Fatalf("Read(0, MaxInt, MaxInt) = %d records, %v", len(recs), err)
+	}
 	if recs, err := l.Read(math.MaxUint64, 10, 100); err != nil || len(recs) != 0 {
 		t.Fatalf("Read(MaxUint64) = %d records, %v", len(recs), err)
 	}

@@ -161,6 +161,13 @@ func (l *Log) writeLoop() {
 		l.commit(group)
 		clear(group) // drop references to callers' data
 	}
+	if l.w.dirty {
+		// Leave no failed group's bytes for the next Open to report as a
+		// torn tail. Best effort: if this fails, that Open cuts them.
+		if err := l.repair(); err != nil {
+			l.log.Warn("store: could not cut a failed write's bytes at close", "err", err)
+		}
+	}
 }
 
 // gather adds queued requests to group without waiting: whatever arrived
@@ -281,20 +288,28 @@ func (l *Log) fail(live []*request, err error) {
 // ready repairs the active segment after a failed group and rolls to a new
 // segment when the active one is full.
 func (l *Log) ready() error {
-	w := &l.w
-	if w.dirty {
-		f := w.seg.f
-		if err := f.Truncate(w.seg.size); err != nil {
-			return fmt.Errorf("store: repair %s: truncate to %d: %w", w.seg.path, w.seg.size, err)
+	if l.w.dirty {
+		if err := l.repair(); err != nil {
+			return err
 		}
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("store: repair %s: sync: %w", w.seg.path, err)
-		}
-		w.dirty = false
 	}
-	if w.seg.size >= l.opts.SegmentBytes {
+	if l.w.seg.size >= l.opts.SegmentBytes {
 		return l.roll()
 	}
+	return nil
+}
+
+// repair truncates the active segment back to its committed size and makes
+// that durable, so a failed group's bytes can no longer come back.
+func (l *Log) repair() error {
+	s := l.w.seg
+	if err := s.f.Truncate(s.size); err != nil {
+		return fmt.Errorf("store: repair %s: truncate to %d: %w", s.path, s.size, err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("store: repair %s: sync: %w", s.path, err)
+	}
+	l.w.dirty = false
 	return nil
 }
 
