@@ -51,7 +51,9 @@
 //     group (Append returns, AppendAsync's done runs).
 //
 // So an acknowledged record is on stable storage, and readers never see a
-// record that a crash could take back. Deleting segments (trims and the
+// record that a crash could take back. The MaxBytes policy then runs on the
+// writer, after the callers are answered and before the next group, so
+// deleting a segment never delays an acknowledgement. Deleting segments (trims and the
 // MaxBytes policy) is oldest first, one Remove then one directory sync per
 // segment: after a power loss the log is always a suffix of what it was,
 // never a log with a hole in the middle.

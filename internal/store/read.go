@@ -30,8 +30,10 @@ type hint struct {
 // Read returns up to max records with Seq > after, in order, never more than
 // maxBytes of Data in total except that it always returns at least one
 // record if any exists. Only durable records are visible. Records trimmed
-// away are skipped silently (Read(0, …) starts at First()), and so is a
-// corrupt range found at Open. max < 1 returns nothing.
+// away are skipped silently (Read(0, …) starts at First()), also when a
+// trim deletes segments while a batch is being read (the batch then jumps
+// over them), and so is a corrupt range found at Open. max < 1 returns
+// nothing.
 //
 // Records are checksummed again as they are read. A bad record or an I/O
 // error ends the batch: the records before it are returned without error,

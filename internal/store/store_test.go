@@ -653,3 +653,65 @@ func TestOpen_IgnoresOtherFiles(t *testing.T) {
 		t.Fatalf("files %v", got)
 	}
 }
+
+// blockWriter parks the writer goroutine inside a done callback until the
+// returned function is called.
+func blockWriter(t *testing.T, l *Log) (release func()) {
+	t.Helper()
+	entered, gate := make(chan struct{}), make(chan struct{})
+	if err := l.AppendAsync([]byte("blocker"), func(uint64, error) {
+		close(entered)
+		<-gate
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	return func() { close(gate) }
+}
+
+// TestAppend_BackPressure: with the writer stuck and its queue full,
+// appenders block, and a context ends the wait; a request whose context
+// ended while queued is never written.
+func TestAppend_BackPressure(t *testing.T) {
+	opts, _, _ := memOpts()
+	l := mustOpen(t, "/d", opts)
+	defer mustClose(t, l)
+	release := blockWriter(t, l)
+
+	// Queued, then cancelled before the writer takes it.
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := l.Append(ctx, []byte("cancelled")); errc <- err }()
+	for len(l.reqs) == 0 { // wait until it is queued
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Append cancelled in the queue = %v", err)
+	}
+
+	// Fill the queue; the next append blocks until its deadline.
+	var dones sync.WaitGroup
+	for len(l.reqs) < cap(l.reqs) {
+		dones.Add(1)
+		if err := l.AppendAsync([]byte("queued"), func(uint64, error) { dones.Done() }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := l.Append(ctx, []byte("late")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Append on a full queue = %v, want DeadlineExceeded", err)
+	}
+	release()
+	dones.Wait()
+	recs := readAll(t, l)
+	if len(recs) != 1+cap(l.reqs)-1 {
+		t.Fatalf("%d records, want the blocker and the queued ones", len(recs))
+	}
+	for _, r := range recs {
+		if s := string(r.Data); s == "cancelled" || s == "late" {
+			t.Fatalf("seq %d: %q was written", r.Seq, s)
+		}
+	}
+}
