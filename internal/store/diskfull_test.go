@@ -27,6 +27,7 @@ func TestDiskFull_A7(t *testing.T) {
 		diskFullBody(t, dir)
 		return
 	}
+	t.Parallel() // waits for a child: overlap it with the kill -9 child
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for unshare -m and mount -t tmpfs")
 	}
@@ -36,7 +37,8 @@ func TestDiskFull_A7(t *testing.T) {
 	dir := t.TempDir()
 	script := `mount -t tmpfs -o size=1m outpost-store-test "$0" || exit 99; exec "$1" -test.run='^TestDiskFull_A7$' -test.v`
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, dir, os.Args[0])
-	cmd.Env = append(os.Environ(), tmpfsDirEnv+"="+dir)
+	// atexit_sleep_ms: a -race binary otherwise sleeps 1 s at exit.
+	cmd.Env = append(os.Environ(), tmpfsDirEnv+"="+dir, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 99 || strings.Contains(string(out), "unshare failed") {

@@ -85,6 +85,7 @@ func killChild(dir string) {
 // present and intact, unless a trim it announced may have removed it. Three
 // rounds on the same directory, so recovery also starts from killed state.
 func TestKill9_A1(t *testing.T) {
+	t.Parallel() // mostly waits for a child: overlap it with the disk-full child
 	dir := t.TempDir()
 	type acked struct {
 		size int
