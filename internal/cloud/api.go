@@ -360,9 +360,9 @@ func (c *Cloud) handleListC2D(w http.ResponseWriter, r *http.Request, _ *princip
 	return writeJSON(w, http.StatusOK, msgs)
 }
 
-func eventFilter(r *http.Request) store.EventFilter {
+func eventFilter(r *http.Request) EventFilter {
 	q := r.URL.Query()
-	return store.EventFilter{DeviceID: q.Get("deviceId"), ModuleID: q.Get("moduleId")}
+	return EventFilter{DeviceID: q.Get("deviceId"), ModuleID: q.Get("moduleId")}
 }
 
 func (c *Cloud) handleEvents(w http.ResponseWriter, r *http.Request, _ *principal) error {

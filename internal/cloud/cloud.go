@@ -170,7 +170,8 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 		st.Close()
 		return nil, err
 	}
-	if c.events, err = newEventLog(ctx, st); err != nil {
+	c.events, err = openEventLog(filepath.Join(cfg.DataDir, "events"), orDefault(cfg.EventRetention, 7*24*time.Hour), cfg.Now, cfg.Logger.With("component", "events"))
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -184,6 +185,7 @@ func (c *Cloud) close() {
 	close(c.stopping)
 	_ = c.broker.Close()
 	c.wg.Wait()
+	_ = c.events.Close()
 	_ = c.st.Close()
 }
 
@@ -278,8 +280,7 @@ func (c *Cloud) serve(ctx context.Context) error {
 			return err
 		}
 	}
-	c.wg.Add(2)
-	go func() { defer c.wg.Done(); c.events.run(ctx) }()
+	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.housekeeping(ctx) }()
 	if err := c.writeReadyCA(); err != nil {
 		return err
@@ -352,9 +353,10 @@ func (c *Cloud) housekeeping(ctx context.Context) {
 	t := time.NewTicker(orDefault(c.cfg.HousekeepingEvery, time.Minute))
 	defer t.Stop()
 	for {
-		retention := orDefault(c.cfg.EventRetention, 7*24*time.Hour)
-		if n, err := c.st.TrimEvents(ctx, c.now().Add(-retention)); err == nil {
+		if n, err := c.events.trim(); err == nil {
 			c.metrics.eventsTrimmed.Add(float64(n))
+		} else {
+			c.log.Warn("event retention", "err", err)
 		}
 		if expired, err := c.st.PurgeExpiredC2D(ctx, c.now()); err == nil {
 			c.metrics.c2d.WithLabelValues("expired").Add(float64(len(expired)))

@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
+	"log/slog"
 	"time"
 	"unicode/utf8"
 
-	"github.com/outpost-iot/outpost/internal/cloud/store"
 	"github.com/outpost-iot/outpost/internal/message"
+	seglog "github.com/outpost-iot/outpost/internal/store"
 )
 
 // storedEvent is the persisted form of a D2C message.
@@ -50,12 +50,8 @@ var eventSystemNames = map[string]string{
 	message.ComponentName:      "dt-subject",
 }
 
-func toEvent(e *store.Event) (*Event, error) {
-	var se storedEvent
-	if err := json.Unmarshal(e.Doc, &se); err != nil {
-		return nil, fmt.Errorf("cloud: decode event %d: %w", e.Seq, err)
-	}
-	out := &Event{SequenceNumber: e.Seq, EnqueuedTime: e.Enqueued, DeviceID: e.DeviceID, ModuleID: e.ModuleID,
+func toEvent(seq int64, se *eventRecord) *Event {
+	out := &Event{SequenceNumber: seq, EnqueuedTime: se.Enqueued, DeviceID: se.DeviceID, ModuleID: se.ModuleID,
 		SystemProperties: map[string]string{}, Properties: se.Properties}
 	if out.Properties == nil {
 		out.Properties = map[string]string{}
@@ -76,88 +72,63 @@ func toEvent(e *store.Event) (*Event, error) {
 		out.Body = json.RawMessage("null")
 		out.BodyBase64 = base64.StdEncoding.EncodeToString(se.Body)
 	}
-	return out, nil
+	return out
 }
 
-// appendRequest is one message waiting for the group commit; done is called once with the
-// commit's result, from the writer goroutine.
-type appendRequest struct {
-	ev   *store.Event
-	done func(error)
+// EventFilter selects events; empty fields match everything.
+type EventFilter struct {
+	DeviceID string
+	ModuleID string
 }
 
-// eventLog is the durable D2C event store: appends are group-committed by one writer goroutine
-// (one fsync for every batch), readers are woken when new events land.
+func (f EventFilter) match(r *eventRecord) bool {
+	return (f.DeviceID == "" || f.DeviceID == r.DeviceID) && (f.ModuleID == "" || f.ModuleID == r.ModuleID)
+}
+
+// eventRecord is one D2C message as stored in the event log.
+type eventRecord struct {
+	Enqueued time.Time `json:"t"`
+	DeviceID string    `json:"d"`
+	ModuleID string    `json:"m,omitempty"`
+	storedEvent
+}
+
+// eventLog is the durable D2C event store: a segment log (internal/store) that group-commits
+// concurrent appends (one write and one fdatasync per group). Retention is applied to readers
+// exactly (events older than it are never served) and to disk by whole segments.
 type eventLog struct {
-	st   *store.Store
-	reqs chan appendRequest
-
-	mu      sync.Mutex // guards the following
-	changed chan struct{}
-	last    int64
+	log       *seglog.Log
+	retention time.Duration
+	now       func() time.Time
 }
 
-func newEventLog(ctx context.Context, st *store.Store) (*eventLog, error) {
-	last, err := st.LastEventSeq(ctx)
+// maxEventRecord bounds one stored event: the largest message plus its JSON envelope, with the
+// body base64-encoded.
+const maxEventRecord = 4 * message.MaxSize
+
+func openEventLog(dir string, retention time.Duration, now func() time.Time, logger *slog.Logger) (*eventLog, error) {
+	l, err := seglog.Open(dir, seglog.Options{Now: now, Logger: logger, MaxRecord: maxEventRecord})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cloud: open event log: %w", err)
 	}
-	return &eventLog{st: st, reqs: make(chan appendRequest, 1024), changed: make(chan struct{}), last: last}, nil
+	return &eventLog{log: l, retention: retention, now: now}, nil
 }
 
-// run owns the writer loop until ctx is done.
-func (l *eventLog) run(ctx context.Context) {
-	const maxBatch = 512
-	batch := make([]appendRequest, 0, maxBatch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-l.reqs:
-			batch = append(batch[:0], r)
-		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-l.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		l.commit(ctx, batch)
-	}
-}
+func (l *eventLog) Close() error { return l.log.Close() }
 
-func (l *eventLog) commit(ctx context.Context, batch []appendRequest) {
-	evs := make([]*store.Event, len(batch))
-	for i, r := range batch {
-		evs[i] = r.ev
-	}
-	err := l.st.AppendEvents(ctx, evs)
-	for _, r := range batch {
-		r.done(err)
-	}
-	if err != nil {
-		return
-	}
-	l.mu.Lock()
-	l.last = evs[len(evs)-1].Seq
-	close(l.changed)
-	l.changed = make(chan struct{})
-	l.mu.Unlock()
-}
-
-// Append stores a message durably and returns once it is committed.
+// Append stores a message durably and returns its sequence number once it is committed.
 func (l *eventLog) Append(ctx context.Context, deviceID, moduleID string, m *message.Message, now time.Time) (int64, error) {
-	result := make(chan error, 1)
-	ev, err := l.AppendAsync(ctx, deviceID, moduleID, m, now, func(err error) { result <- err })
-	if err != nil {
+	type result struct {
+		seq uint64
+		err error
+	}
+	ch := make(chan result, 1)
+	if err := l.appendAsync(deviceID, moduleID, m, now, func(seq uint64, err error) { ch <- result{seq, err} }); err != nil {
 		return 0, err
 	}
 	select {
-	case err := <-result:
-		return ev.Seq, err
+	case r := <-ch:
+		return int64(r.seq), r.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
@@ -165,67 +136,85 @@ func (l *eventLog) Append(ctx context.Context, deviceID, moduleID string, m *mes
 
 // AppendAsync queues a message for the next group commit and calls done with its result.
 // Messages queued by one caller are committed in the order they were queued.
-func (l *eventLog) AppendAsync(ctx context.Context, deviceID, moduleID string, m *message.Message, now time.Time, done func(error)) (*store.Event, error) {
-	doc, err := json.Marshal(storedEvent{System: m.System, Properties: m.Properties, Body: m.Body})
+func (l *eventLog) AppendAsync(deviceID, moduleID string, m *message.Message, now time.Time, done func(error)) error {
+	return l.appendAsync(deviceID, moduleID, m, now, func(_ uint64, err error) { done(err) })
+}
+
+func (l *eventLog) appendAsync(deviceID, moduleID string, m *message.Message, now time.Time, done func(uint64, error)) error {
+	data, err := json.Marshal(eventRecord{Enqueued: now.UTC(), DeviceID: deviceID, ModuleID: moduleID,
+		storedEvent: storedEvent{System: m.System, Properties: m.Properties, Body: m.Body}})
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("cloud: encode event: %w", err)
 	}
-	r := appendRequest{ev: &store.Event{Enqueued: now.UTC(), DeviceID: deviceID, ModuleID: moduleID, Doc: doc}, done: done}
-	select {
-	case l.reqs <- r:
-		return r.ev, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := l.log.AppendAsync(data, done); err != nil {
+		return fmt.Errorf("cloud: append event: %w", err)
 	}
+	return nil
 }
 
 // watch returns the last committed sequence number and a channel closed at the next commit.
 func (l *eventLog) watch() (int64, <-chan struct{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.last, l.changed
+	last, ch := l.log.Wait()
+	return int64(last), ch
 }
 
-// Read returns events after seq matching f.
-func (l *eventLog) Read(ctx context.Context, after int64, f store.EventFilter, limit int) ([]*Event, error) {
-	evs, err := l.st.ReadEvents(ctx, after, f, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*Event, 0, len(evs))
-	for _, e := range evs {
-		ev, err := toEvent(e)
+// readBatch is how many stored records one scan step reads.
+const readBatch = 256
+
+// scan calls fn for the events after seq matching f, in order, up to the last one committed
+// when it started, until fn returns false or fails. Events past retention are skipped.
+func (l *eventLog) scan(after int64, f EventFilter, fn func(*Event) (bool, error)) (int64, error) {
+	last := int64(l.log.Last())
+	for after < last {
+		recs, err := l.log.Read(uint64(after), readBatch, 1<<20)
 		if err != nil {
-			return nil, err
+			return after, fmt.Errorf("cloud: read events: %w", err)
 		}
-		out = append(out, ev)
+		if len(recs) == 0 {
+			return last, nil
+		}
+		cutoff := l.now().Add(-l.retention)
+		for _, rec := range recs {
+			after = int64(rec.Seq)
+			var er eventRecord
+			if err := json.Unmarshal(rec.Data, &er); err != nil {
+				return after, fmt.Errorf("cloud: decode event %d: %w", rec.Seq, err)
+			}
+			if er.Enqueued.Before(cutoff) || !f.match(&er) {
+				continue
+			}
+			more, err := fn(toEvent(int64(rec.Seq), &er))
+			if err != nil || !more {
+				return after, err
+			}
+		}
 	}
-	return out, nil
+	return after, nil
+}
+
+// Read returns up to limit events after seq matching f.
+func (l *eventLog) Read(ctx context.Context, after int64, f EventFilter, limit int) ([]*Event, error) {
+	var out []*Event
+	_, err := l.scan(after, f, func(ev *Event) (bool, error) {
+		out = append(out, ev)
+		return len(out) < limit && ctx.Err() == nil, nil
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	return out, err
 }
 
 // Follow calls fn for every event after seq matching f, as they are committed, until ctx ends or fn fails.
-func (l *eventLog) Follow(ctx context.Context, after int64, f store.EventFilter, fn func(*Event) error) error {
+func (l *eventLog) Follow(ctx context.Context, after int64, f EventFilter, fn func(*Event) error) error {
 	for {
-		last, changed := l.watch()
-		for after < last {
-			evs, err := l.st.ReadEvents(ctx, after, f, 256)
-			if err != nil {
-				return err
-			}
-			if len(evs) == 0 {
-				after = last // nothing of ours in the range
-				break
-			}
-			for _, e := range evs {
-				ev, err := toEvent(e)
-				if err != nil {
-					return err
-				}
-				if err := fn(ev); err != nil {
-					return err
-				}
-				after = e.Seq
-			}
+		_, changed := l.watch()
+		var err error
+		after, err = l.scan(after, f, func(ev *Event) (bool, error) {
+			return ctx.Err() == nil, fn(ev)
+		})
+		if err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -236,4 +225,9 @@ func (l *eventLog) Follow(ctx context.Context, after int64, f store.EventFilter,
 		case <-changed:
 		}
 	}
+}
+
+// trim deletes the segments that hold only events past retention.
+func (l *eventLog) trim() (int64, error) {
+	return l.log.TrimBefore(l.now().Add(-l.retention))
 }

@@ -227,7 +227,7 @@ func (c *Cloud) ingestAsync(ctx context.Context, m *message.Message, done func(e
 	}
 	now := c.now().UTC()
 	m.System["iothub-enqueuedtime"] = now.Format(time.RFC3339Nano)
-	_, err := c.events.AppendAsync(ctx, m.System[message.ConnectionDeviceID], m.System[message.ConnectionModuleID], m, now, func(err error) {
+	err := c.events.AppendAsync(m.System[message.ConnectionDeviceID], m.System[message.ConnectionModuleID], m, now, func(err error) {
 		if err != nil {
 			c.log.Error("telemetry not stored", "err", err)
 			done(fmt.Errorf("cloud: store telemetry: %w", err))

@@ -1,10 +1,11 @@
 // Package store keeps the cloud's state in an embedded SQLite database (modernc.org/sqlite, pure
-// Go, no cgo): identities, twins, the D2C event log, C2D queues, MQTT sessions, CA certificates
-// and settings. Documents are stored as JSON next to the columns that queries need, so the schema
+// Go, no cgo): identities, twins, C2D queues, MQTT sessions, CA certificates and settings. (D2C
+// events live in a segment log, internal/store, which commits a group for a quarter of SQLite's
+// cost.) Documents are stored as JSON next to the columns that queries need, so the schema
 // stays small and a PostgreSQL back end can follow the same shape.
 //
 // Durability: WAL journal with synchronous=FULL, so a committed transaction survives kill -9 and
-// power loss. Event appends are group-committed by the caller (see Store.AppendEvents).
+// power loss.
 package store
 
 import (
@@ -36,9 +37,7 @@ CREATE TABLE IF NOT EXISTS identities (device_id TEXT NOT NULL, module_id TEXT N
   PRIMARY KEY (device_id, module_id));
 CREATE TABLE IF NOT EXISTS twins (device_id TEXT NOT NULL, module_id TEXT NOT NULL, doc BLOB NOT NULL,
   PRIMARY KEY (device_id, module_id));
-CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, enqueued INTEGER NOT NULL,
-  device_id TEXT NOT NULL, module_id TEXT NOT NULL, doc BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS events_enqueued ON events (enqueued);
+DROP TABLE IF EXISTS events;
 CREATE TABLE IF NOT EXISTS c2d (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL,
   expiry INTEGER NOT NULL, delivery_count INTEGER NOT NULL DEFAULT 0, doc BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS c2d_device ON c2d (device_id, id);

@@ -2,37 +2,9 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 )
-
-func TestAppendEventsAssignsConsecutiveSequenceNumbers(t *testing.T) {
-	st, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx := context.Background()
-	for _, n := range []int{1, 3, maxRowsPerInsert + 7} {
-		evs := make([]*Event, n)
-		for i := range evs {
-			evs[i] = &Event{Enqueued: time.Now(), DeviceID: "d", Doc: []byte(fmt.Sprintf(`{"i":%d}`, i))}
-		}
-		if err := st.AppendEvents(ctx, evs); err != nil {
-			t.Fatal(err)
-		}
-		got, err := st.ReadEvents(ctx, evs[0].Seq-1, EventFilter{}, n+1)
-		if err != nil || len(got) != n {
-			t.Fatalf("read %d events: %v %d", n, err, len(got))
-		}
-		for i, e := range got {
-			if e.Seq != evs[i].Seq || string(e.Doc) != string(evs[i].Doc) {
-				t.Fatalf("event %d of %d: stored seq %d doc %s, assigned seq %d doc %s", i, n, e.Seq, e.Doc, evs[i].Seq, evs[i].Doc)
-			}
-		}
-	}
-}
 
 func TestDeviceDeleteRemovesItsModulesSessionsAndQueue(t *testing.T) {
 	st, err := Open(t.TempDir())
