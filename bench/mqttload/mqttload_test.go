@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -164,6 +165,21 @@ func TestRun_ConnectRefused(t *testing.T) {
 		Client: ClientRaw, Messages: 1, Window: 1})
 	if err == nil || !strings.Contains(err.Error(), "not authorized") {
 		t.Errorf("Run against a refusing broker: %v", err)
+	}
+}
+
+func TestConnect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := Connect(ctx, Target{Addr: fakeBroker(t, 0, false)}, Device{ClientID: "a"}, 240)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	_ = conn.Close()
+	_, err = Connect(ctx, Target{Addr: fakeBroker(t, 3, false)}, Device{ClientID: "b"}, 240)
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Code != 3 || re.ClientID != "b" {
+		t.Errorf("Connect to a full broker: %v, want a *RefusedError with code 3", err)
 	}
 }
 

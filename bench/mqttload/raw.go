@@ -37,12 +37,37 @@ func dialRaw(ctx context.Context, t Target, d Device, payload []byte) (publisher
 	c := &rawConn{conn: conn, acks: make(chan ack, 256), readErr: make(chan error, 1), done: make(chan struct{})}
 	c.pkt, c.idOff = PublishPacket(d.Topic, payload)
 	r := bufio.NewReaderSize(conn, 4096)
-	if err := c.handshake(ctx, r, d); err != nil {
+	if err := handshake(ctx, conn, r, d, keepAliveSeconds); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
 	go c.read(r)
 	return c, nil
+}
+
+// Connect dials t and completes CONNECT/CONNACK for d (clean session 0, like the Azure SDKs)
+// with a keep-alive of keepAlive seconds. A CONNACK with a non-zero code is a *RefusedError.
+// The caller owns the connection; nothing reads from it after the CONNACK.
+func Connect(ctx context.Context, t Target, d Device, keepAlive uint16) (net.Conn, error) {
+	conn, err := dial(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := handshake(ctx, conn, bufio.NewReaderSize(conn, 64), d, keepAlive); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// RefusedError is a CONNACK with a non-zero return code.
+type RefusedError struct {
+	ClientID string
+	Code     byte
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("mqttload: connect %s refused: %d %s", e.ClientID, e.Code, connackCodes[e.Code])
 }
 
 func dial(ctx context.Context, t Target) (net.Conn, error) {
@@ -62,12 +87,13 @@ func dial(ctx context.Context, t Target) (net.Conn, error) {
 	return conn, nil
 }
 
-func (c *rawConn) handshake(ctx context.Context, r *bufio.Reader, d Device) error {
+// handshake writes CONNECT and reads the CONNACK, within ctx's deadline.
+func handshake(ctx context.Context, conn net.Conn, r *bufio.Reader, d Device, keepAlive uint16) error {
 	if dl, ok := ctx.Deadline(); ok {
-		_ = c.conn.SetDeadline(dl)
-		defer c.conn.SetDeadline(time.Time{})
+		_ = conn.SetDeadline(dl)
+		defer conn.SetDeadline(time.Time{})
 	}
-	if _, err := c.conn.Write(ConnectPacket(d.ClientID, d.Username, d.Password, false, keepAliveSeconds)); err != nil {
+	if _, err := conn.Write(ConnectPacket(d.ClientID, d.Username, d.Password, false, keepAlive)); err != nil {
 		return fmt.Errorf("mqttload: write connect: %w", err)
 	}
 	h, body, err := readPacket(r, nil)
@@ -78,7 +104,7 @@ func (c *rawConn) handshake(ctx context.Context, r *bufio.Reader, d Device) erro
 		return fmt.Errorf("mqttload: expected connack, got packet type %d", h>>4)
 	}
 	if code := body[1]; code != 0 {
-		return fmt.Errorf("mqttload: connect %s refused: %d %s", d.ClientID, code, connackCodes[code])
+		return &RefusedError{ClientID: d.ClientID, Code: code}
 	}
 	return nil
 }
