@@ -100,10 +100,12 @@ func (o *Outpost) ready(ctx context.Context) error {
 // devices connect (IOTEDGE-REFERENCE §1.4): client id = device id, username
 // `localhost/{id}/?api-version=2021-04-12`, password a SAS token valid for ttl.
 func (o *Outpost) CreateDevices(ctx context.Context, ids []string, conc int, ttl time.Duration) ([]mqttload.Device, error) {
-	client, err := o.serviceClient(ctx, conc)
+	client, tr, err := o.serviceClient(ctx, conc)
 	if err != nil {
 		return nil, err
 	}
+	// Idle kept-alive connections would hold the cloud's shutdown for its 5 s grace.
+	defer tr.CloseIdleConnections()
 	out := make([]mqttload.Device, len(ids))
 	errs := make([]error, len(ids))
 	sem := make(chan struct{}, max(conc, 1))
@@ -131,20 +133,20 @@ func (o *Outpost) CreateDevices(ctx context.Context, ids []string, conc int, ttl
 }
 
 // serviceClient reads the service connection string with `outpost cloud connection-string`
-// and returns a REST client keeping up to conc connections alive.
-func (o *Outpost) serviceClient(ctx context.Context, conc int) (*hubclient.Client, error) {
+// and returns a REST client keeping up to conc HTTP/1.1 connections alive, and its transport.
+func (o *Outpost) serviceClient(ctx context.Context, conc int) (*hubclient.Client, *http.Transport, error) {
 	cs, err := o.cli(ctx, "HostName=", "cloud", "connection-string", "--data", o.Data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	_, port, _ := net.SplitHostPort(o.HTTPS) // an address from FreePort
-	tr := &http.Transport{TLSClientConfig: o.TLS, MaxIdleConnsPerHost: max(conc, 1), ForceAttemptHTTP2: true}
+	tr := &http.Transport{TLSClientConfig: o.TLS, MaxIdleConnsPerHost: max(conc, 1)}
 	c, err := hubclient.New(hubclient.Config{ConnectionString: cs, Endpoint: "https://" + OutpostHost + ":" + port,
 		HTTPClient: &http.Client{Transport: tr}})
 	if err != nil {
-		return nil, fmt.Errorf("launch: service client: %w", err)
+		return nil, nil, fmt.Errorf("launch: service client: %w", err)
 	}
-	return c, nil
+	return c, tr, nil
 }
 
 func createDevice(ctx context.Context, c *hubclient.Client, id string, ttl time.Duration) (mqttload.Device, error) {
