@@ -53,10 +53,13 @@
 // So an acknowledged record is on stable storage, and readers never see a
 // record that a crash could take back. The MaxBytes policy then runs on the
 // writer, after the callers are answered and before the next group, so
-// deleting a segment never delays an acknowledgement. Deleting segments (trims and the
-// MaxBytes policy) is oldest first, one Remove then one directory sync per
-// segment: after a power loss the log is always a suffix of what it was,
-// never a log with a hole in the middle.
+// deleting a segment never delays an acknowledgement.
+//
+// Deleting segments (trims and the MaxBytes policy) goes oldest first, one
+// Remove then one directory sync per segment; if that sync fails, the next
+// deletion retries it before removing anything else. After a power loss the
+// log is therefore always a suffix of what it was, never a log with a hole
+// in the middle.
 //
 // # Failures while appending
 //

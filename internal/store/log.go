@@ -113,7 +113,8 @@ type Log struct {
 	writerDone chan struct{} // closed when the writer goroutine has returned
 	w          writer        // owned by the writer goroutine
 
-	trimMu sync.Mutex // serializes segment deletion: user trims and the MaxBytes policy
+	trimMu         sync.Mutex // serializes segment deletion: user trims and the MaxBytes policy
+	removeUnsynced bool       // guarded by trimMu: a Remove whose directory sync failed
 
 	mu         sync.Mutex // guards the following and the segments' guarded fields
 	segs       []*segment // oldest first; the last one is the active segment

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 )
@@ -414,5 +415,32 @@ func TestRead_DuringTrim(t *testing.T) {
 	}
 	if _, err := io.ReadAll(io.NewSectionReader(l.segs[0].f, 0, 1)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTrim_SyncDirFails_A8: after a delete whose directory sync failed, the
+// next trim makes that delete durable before removing a newer segment, so
+// a power loss cannot resurrect the older segment next to a hole (found by
+// TestCrash_A4).
+func TestTrim_SyncDirFails_A8(t *testing.T) {
+	opts, fs, _ := memOpts()
+	opts.SegmentBytes = 100
+	l := mustOpen(t, "/d", opts)
+	defer mustClose(t, l)
+	appendN(t, l, 1, 10)
+	fs.inject(2, syscall.EIO) // the sync dir after removing segment 1
+	if n, err := l.TrimThrough(3); !errors.Is(err, syscall.EIO) || n != 3 {
+		t.Fatalf("TrimThrough(3) = %d, %v; want 3, EIO", n, err)
+	}
+	var ops []string
+	fs.mu.Lock()
+	fs.onOp = func(op, name string) { ops = append(ops, op+" "+filepath.Base(name)) }
+	fs.mu.Unlock()
+	if n, err := l.TrimThrough(6); err != nil || n != 3 {
+		t.Fatalf("TrimThrough(6) = %d, %v; want 3", n, err)
+	}
+	want := []string{"syncdir d", "remove " + segmentName(4), "syncdir d"}
+	if !slices.Equal(ops, want) {
+		t.Fatalf("operations %q, want %q", ops, want)
 	}
 }

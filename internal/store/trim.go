@@ -62,18 +62,37 @@ func (l *Log) trim(drop func(s *segment, totalBytes int64) bool) (int64, error) 
 		if s == nil || err != nil {
 			return removed, err
 		}
+		if err := l.syncRemoves(); err != nil {
+			return removed, err
+		}
 		if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return removed, fmt.Errorf("store: trim: remove %s: %w", s.path, err)
 		}
+		l.removeUnsynced = true
 		l.mu.Lock()
 		l.segs = l.segs[1:]
 		s.retireLocked()
 		removed += int64(s.n)
 		l.mu.Unlock()
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return removed, fmt.Errorf("store: trim: sync dir %s: %w", l.dir, err)
+		if err := l.syncRemoves(); err != nil {
+			return removed, err
 		}
 	}
+}
+
+// syncRemoves makes the last Remove durable. Trims call it before each
+// Remove too: after a failed directory sync, removing a newer segment
+// before the older removal is durable could leave a hole after a crash.
+// Caller holds trimMu.
+func (l *Log) syncRemoves() error {
+	if !l.removeUnsynced {
+		return nil
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("store: trim: sync dir %s: %w", l.dir, err)
+	}
+	l.removeUnsynced = false
+	return nil
 }
 
 // nextToTrim returns the oldest segment if it is sealed and drop says to
