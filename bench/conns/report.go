@@ -12,7 +12,7 @@ import (
 )
 
 // defaultBudget is D4's memory budget per idle outpost connection: its RSS growth divided
-// by the connections. Measured (bench/README.md): 58-64 KiB over TLS, 35-39 KiB plain, at
+// by the connections. Measured (bench/README.md): 56-63 KiB over TLS, 36-38 KiB plain, at
 // 5,000-10,000 connections; 80 KiB keeps 10,000 idle TLS devices under 800 MiB.
 const defaultBudget = 80 << 10
 
