@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,16 +82,46 @@ type EventFilter struct {
 	ModuleID string
 }
 
-func (f EventFilter) match(r *eventRecord) bool {
-	return (f.DeviceID == "" || f.DeviceID == r.DeviceID) && (f.ModuleID == "" || f.ModuleID == r.ModuleID)
+func (f EventFilter) match(deviceID, moduleID string) bool {
+	return (f.DeviceID == "" || f.DeviceID == deviceID) && (f.ModuleID == "" || f.ModuleID == moduleID)
 }
 
-// eventRecord is one D2C message as stored in the event log.
+// eventRecord is one D2C message as stored in the event log: the ids in a small binary prefix
+// (see encodeEvent), so that a filtered scan skips other devices' events without decoding
+// JSON, then the rest as JSON.
 type eventRecord struct {
 	Enqueued time.Time `json:"t"`
-	DeviceID string    `json:"d"`
-	ModuleID string    `json:"m,omitempty"`
+	DeviceID string    `json:"-"`
+	ModuleID string    `json:"-"`
 	storedEvent
+}
+
+// encodeEvent lays a record out as uvarint(len(device)) device uvarint(len(module)) module JSON.
+func encodeEvent(r *eventRecord) ([]byte, error) {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: encode event: %w", err)
+	}
+	b := make([]byte, 0, 2*binary.MaxVarintLen16+len(r.DeviceID)+len(r.ModuleID)+len(doc))
+	b = binary.AppendUvarint(b, uint64(len(r.DeviceID)))
+	b = append(b, r.DeviceID...)
+	b = binary.AppendUvarint(b, uint64(len(r.ModuleID)))
+	b = append(b, r.ModuleID...)
+	return append(b, doc...), nil
+}
+
+// eventIDs splits a stored record into its ids and its JSON document.
+func eventIDs(b []byte) (deviceID, moduleID string, doc []byte, err error) {
+	var ids [2]string
+	for i := range ids {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || n > uint64(len(b)-w) {
+			return "", "", nil, errors.New("bad id prefix")
+		}
+		ids[i] = string(b[w : w+int(n)])
+		b = b[w+int(n):]
+	}
+	return ids[0], ids[1], b, nil
 }
 
 // eventLog is the durable D2C event store: a segment log (internal/store) that group-commits
@@ -141,10 +172,10 @@ func (l *eventLog) AppendAsync(deviceID, moduleID string, m *message.Message, no
 }
 
 func (l *eventLog) appendAsync(deviceID, moduleID string, m *message.Message, now time.Time, done func(uint64, error)) error {
-	data, err := json.Marshal(eventRecord{Enqueued: now.UTC(), DeviceID: deviceID, ModuleID: moduleID,
+	data, err := encodeEvent(&eventRecord{Enqueued: now.UTC(), DeviceID: deviceID, ModuleID: moduleID,
 		storedEvent: storedEvent{System: m.System, Properties: m.Properties, Body: m.Body}})
 	if err != nil {
-		return fmt.Errorf("cloud: encode event: %w", err)
+		return err
 	}
 	if err := l.log.AppendAsync(data, done); err != nil {
 		return fmt.Errorf("cloud: append event: %w", err)
@@ -176,11 +207,18 @@ func (l *eventLog) scan(after int64, f EventFilter, fn func(*Event) (bool, error
 		cutoff := l.now().Add(-l.retention)
 		for _, rec := range recs {
 			after = int64(rec.Seq)
-			var er eventRecord
-			if err := json.Unmarshal(rec.Data, &er); err != nil {
+			deviceID, moduleID, doc, err := eventIDs(rec.Data)
+			if err != nil {
 				return after, fmt.Errorf("cloud: decode event %d: %w", rec.Seq, err)
 			}
-			if er.Enqueued.Before(cutoff) || !f.match(&er) {
+			if !f.match(deviceID, moduleID) {
+				continue
+			}
+			er := eventRecord{DeviceID: deviceID, ModuleID: moduleID}
+			if err := json.Unmarshal(doc, &er); err != nil {
+				return after, fmt.Errorf("cloud: decode event %d: %w", rec.Seq, err)
+			}
+			if er.Enqueued.Before(cutoff) {
 				continue
 			}
 			more, err := fn(toEvent(int64(rec.Seq), &er))
