@@ -45,6 +45,7 @@ type Conn struct {
 	sessionPresent bool           // set during CONNECT
 	inRate         *tokenBucket   // inbound rate limit (D8), nil when off; read goroutine only
 	throttled      bool           // the rate limit has slowed this connection; read goroutine only
+	pendingEnded   bool           // endPending ran; read goroutine only
 
 	mu   sync.Mutex     // guards subs
 	subs []Subscription // the session's subscriptions, in subscription order
@@ -115,7 +116,7 @@ var errDisconnect = errors.New("broker: client sent DISCONNECT")
 // serve is the read goroutine's body; see the package documentation.
 func (c *Conn) serve() {
 	err := c.handshake()
-	c.srv.handshakeDone()
+	c.endPending()
 	online := err == nil
 	if online {
 		c.startAcker()
@@ -136,6 +137,14 @@ func (c *Conn) serve() {
 	}
 	c.srv.removeConn(c)
 	close(c.done)
+}
+
+// endPending ends the connection's pending (pre-CONNACK) state once (D1).
+func (c *Conn) endPending() {
+	if !c.pendingEnded {
+		c.pendingEnded = true
+		c.srv.handshakeDone()
+	}
 }
 
 func offlineErr(reason error) error {

@@ -35,6 +35,9 @@ func (c *Conn) handshake() error {
 	if err := c.restoreSession(); err != nil {
 		return c.refuse(CodeServerUnavailable, err)
 	}
+	// No longer pending before the client can see CONNACK, so that a client that has it
+	// finds the MaxPendingConnects slot free (D1).
+	c.endPending()
 	if err := c.writeDirect(&packet.Connack{SessionPresent: c.sessionPresent}); err != nil {
 		return err
 	}
