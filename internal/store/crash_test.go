@@ -44,8 +44,8 @@ func TestCrash_A4(t *testing.T) {
 		h := newCrashHarness(t, seed+uint64(iters))
 		crashes += h.run()
 	}
-	t.Logf("%d iterations, %d crash points, %d recovered records checked, in %v (seed %d)",
-		iters, crashes, checkedRecords.Load(), time.Since(start).Round(time.Millisecond), seed)
+	t.Logf("%d iterations, %d crash points, %d recovered records checked, %d recoveries kept preallocated space, %d cut a torn tail, in %v (seed %d)",
+		iters, crashes, checkedRecords.Load(), preallocKept.Load(), tornCut.Load(), time.Since(start).Round(time.Millisecond), seed)
 }
 
 const crashDir = "/data/log"
@@ -261,7 +261,7 @@ func (h *crashHarness) checkRecords(recs []Record, after, removed uint64) {
 	}
 }
 
-var checkedRecords atomicCounter
+var checkedRecords, preallocKept, tornCut atomicCounter
 
 // verify reopens after a crash: Open must succeed; every acknowledged record
 // that no trim removed is there, unchanged; seqs run consecutively from
@@ -280,6 +280,13 @@ func (h *crashHarness) verify() {
 	if st.Corrupt != 0 {
 		h.fatalf("crash produced %d corrupt ranges: %+v", st.Corrupt, st)
 	}
+	h.checkFiles(l)
+	if st.Preallocated > 0 {
+		preallocKept.Add(1)
+	}
+	if st.Truncated > 0 {
+		tornCut.Add(1)
+	}
 	recs := readAll(h.t, l)
 	h.checkRecords(recs, st.First-1, 0)
 	if len(recs) > 0 && (recs[0].Seq != st.First || recs[len(recs)-1].Seq != st.Last) {
@@ -297,6 +304,25 @@ func (h *crashHarness) verify() {
 		h.fatalf("Append after recovery: seq %d, %v; want %d", seq, err, st.Last+1)
 	}
 	h.ack(seq, d)
+}
+
+// checkFiles checks the files recovery leaves: a sealed segment holds
+// exactly its records; the active one its records and then only zeros
+// (preallocated space; a torn tail must have been cut, or its bytes could
+// resurface behind later appends).
+func (h *crashHarness) checkFiles(l *Log) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, s := range l.segs {
+		b := h.fs.readFile(s.path)
+		active := i == len(l.segs)-1
+		switch {
+		case !active && int64(len(b)) != s.size:
+			h.fatalf("sealed segment %s: %d bytes on disk, %d of records", s.path, len(b), s.size)
+		case active && (int64(len(b)) != s.alloc || int64(len(b)) < s.size || !isZero(b[s.size:])):
+			h.fatalf("active segment %s: %d bytes on disk, %d of records, alloc %d, tail not all zeros", s.path, len(b), s.size, s.alloc)
+		}
+	}
 }
 
 // checkAcked: every acknowledged seq above the highest seq of any removed

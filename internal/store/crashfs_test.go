@@ -46,21 +46,52 @@ type crashFS struct {
 }
 
 // inode is a file's contents: data as the process sees it, synced as it is
-// on disk.
+// on disk, and the ranges written or cut since the last sync (what a crash
+// may tear).
 type inode struct {
-	data      []byte
-	synced    []byte // never shares memory with data
-	dirtyFrom int    // data[:dirtyFrom] == synced[:dirtyFrom]: Sync copies only the rest
+	data   []byte
+	synced []byte // never shares memory with data
+	dirty  []span // ranges of data changed since the last sync; may overlap
 }
 
-// sync makes the file's data durable.
+// span is the byte range [from, to) of a file.
+type span struct{ from, to int }
+
+// sync makes the file's data and size durable.
 func (ino *inode) sync() {
-	ino.synced = append(ino.synced[:ino.dirtyFrom], ino.data[ino.dirtyFrom:]...)
-	ino.dirtyFrom = len(ino.data)
+	if len(ino.synced) > len(ino.data) {
+		ino.synced = ino.synced[:len(ino.data)]
+	} else {
+		ino.synced = append(ino.synced, make([]byte, len(ino.data)-len(ino.synced))...)
+	}
+	for _, sp := range ino.dirty {
+		if from, to := sp.from, min(sp.to, len(ino.data)); from < to {
+			copy(ino.synced[from:to], ino.data[from:to])
+		}
+	}
+	ino.dirty = ino.dirty[:0]
 }
 
-// changed notes that data changed from offset off on.
-func (ino *inode) changed(off int) { ino.dirtyFrom = min(ino.dirtyFrom, off) }
+// write puts p at off, growing the file (with zeros before off if it was
+// shorter).
+func (ino *inode) write(p []byte, off int) {
+	if end := off + len(p); end > len(ino.data) {
+		ino.data = append(ino.data, make([]byte, end-len(ino.data))...)
+	}
+	copy(ino.data[off:], p)
+	ino.dirty = append(ino.dirty, span{off, off + len(p)})
+}
+
+// truncate cuts or extends (with zeros) the file to size.
+func (ino *inode) truncate(size int) {
+	n := len(ino.data)
+	ino.dirty = append(ino.dirty, span{min(n, size), max(n, size)})
+	if size <= n {
+		ino.data = slices.Clone(ino.data[:size])
+	} else {
+		ino.data = append(ino.data, make([]byte, size-n)...)
+	}
+}
 
 var errCrashed = errors.New("crashfs: crashed")
 
@@ -69,10 +100,14 @@ type crashMode int
 
 const (
 	dropUnsynced crashMode = iota // exactly what was made durable
-	tornData                      // plus a random part of un-synced writes, the real bytes
+	tornData                      // plus random parts of un-synced writes, the real bytes
 	tornZeros                     // ... filled with zeros (space allocated, never written)
 	tornGarbage                   // ... filled with random bytes
 )
+
+// tearPiece is the largest piece of an un-synced write that a scattered
+// tear keeps or drops as a whole (a sector, scaled down to small records).
+const tearPiece = 48
 
 func (m crashMode) String() string {
 	return [...]string{"drop-unsynced", "torn", "torn-zeros", "torn-garbage"}[m]
@@ -170,7 +205,7 @@ func (c *crashFS) Crash(mode crashMode) {
 		if mode != dropUnsynced {
 			data = c.tear(ino, mode)
 		}
-		after[n] = &inode{data: slices.Clone(data), synced: slices.Clone(data), dirtyFrom: len(data)}
+		after[n] = &inode{data: slices.Clone(data), synced: slices.Clone(data)}
 	}
 	c.files = after
 	c.durable = maps.Clone(after)
@@ -180,31 +215,54 @@ func (c *crashFS) Crash(mode crashMode) {
 	c.readErr = nil
 }
 
-// tear returns a torn version of a file: the bytes it shares with its synced
-// state, then a random length of the rest, taken from what the process
-// wrote (or from what was synced before a truncate) or filled.
+// tear returns a torn version of a file. Its size is the synced size, the
+// current one or anything between (an un-synced size change may or may not
+// have reached the disk); bytes nobody wrote since the last sync are as
+// synced (zeros past the synced end: allocated, never written); of the
+// bytes written since, random pieces reached the disk: either in order up
+// to a random point (an append that got part of the way) or scattered
+// pieces of up to tearPiece bytes (sectors written back out of order).
+// What reached the disk is the written bytes, zeros or garbage by mode.
 func (c *crashFS) tear(ino *inode, mode crashMode) []byte {
 	cur, old := ino.data, ino.synced
-	p := 0
-	for p < len(cur) && p < len(old) && cur[p] == old[p] {
-		p++
+	lo, hi := min(len(cur), len(old)), max(len(cur), len(old))
+	out := make([]byte, lo+c.rng.IntN(hi-lo+1))
+	copy(out, old)
+	total := 0
+	for _, sp := range ino.dirty {
+		total += sp.to - sp.from
 	}
-	hi := max(len(cur), len(old))
-	n := p + c.rng.IntN(hi-p+1)
-	out := slices.Clone(cur[:p])
-	for i := p; i < n; i++ {
-		switch {
-		case mode == tornZeros:
-			out = append(out, 0)
-		case mode == tornGarbage:
-			out = append(out, byte(c.rng.Uint32()))
-		case i < len(cur):
-			out = append(out, cur[i])
-		default:
-			out = append(out, old[i])
+	ordered, cut := c.rng.IntN(2) == 0, c.rng.IntN(total+1)
+	for _, sp := range ino.dirty {
+		for i := sp.from; i < min(sp.to, len(out)); {
+			end := min(i+1+c.rng.IntN(tearPiece), sp.to, len(out))
+			landed := c.rng.IntN(2) == 0
+			if ordered {
+				end, landed = min(end, i+max(cut, 1)), cut > 0
+				cut -= min(cut, end-i)
+			}
+			if landed {
+				c.land(out[i:end], cur, i, mode)
+			}
+			i = end
 		}
 	}
 	return out
+}
+
+// land fills dst, the torn file's bytes from offset off on, with what an
+// un-synced write left there.
+func (c *crashFS) land(dst, cur []byte, off int, mode crashMode) {
+	for j := range dst {
+		switch {
+		case mode == tornZeros:
+			dst[j] = 0
+		case mode == tornGarbage:
+			dst[j] = byte(c.rng.Uint32())
+		case off+j < len(cur):
+			dst[j] = cur[off+j]
+		}
+	}
 }
 
 func pathErr(op, name string, err error) error { return &os.PathError{Op: op, Path: name, Err: err} }
@@ -230,11 +288,13 @@ func (c *crashFS) OpenFile(name string, flag int, _ os.FileMode) (File, error) {
 		ino = &inode{}
 		c.files[name] = ino
 	case flag&os.O_TRUNC != 0:
-		ino.data = ino.data[:0:0]
-		ino.changed(0)
+		ino.truncate(0)
+	}
+	if flag&os.O_APPEND != 0 {
+		return nil, pathErr("open", name, fmt.Errorf("crashfs: O_APPEND is not modelled: the store writes with WriteAt"))
 	}
 	writable := flag&(os.O_WRONLY|os.O_RDWR) != 0
-	return &memFile{fs: c, ino: ino, name: name, gen: c.gen, writable: writable, appendOnly: flag&os.O_APPEND != 0}, nil
+	return &memFile{fs: c, ino: ino, name: name, gen: c.gen, writable: writable}, nil
 }
 
 func (c *crashFS) Remove(name string) error {
@@ -314,16 +374,14 @@ func (c *crashFS) SyncDir(dir string) error {
 	return nil
 }
 
-// memFile is an open crashFS file. Writes must be O_APPEND: the store only
-// appends, and the model stays small.
+// memFile is an open crashFS file.
 type memFile struct {
-	fs         *crashFS
-	ino        *inode
-	name       string
-	gen        int
-	writable   bool
-	appendOnly bool
-	closed     bool
+	fs       *crashFS
+	ino      *inode
+	name     string
+	gen      int
+	writable bool
+	closed   bool
 }
 
 // live checks the handle; caller holds fs.mu.
@@ -356,22 +414,22 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (f *memFile) Write(p []byte) (int, error) {
+// WriteAt writes p at off; a failed or crashed write may leave a prefix of p.
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
 	if err := f.live("write"); err != nil {
 		return 0, err
 	}
-	if !f.writable || !f.appendOnly {
-		return 0, pathErr("write", f.name, fmt.Errorf("crashfs: only O_APPEND writes are modelled"))
+	if !f.writable {
+		return 0, pathErr("write", f.name, syscall.EBADF)
 	}
 	err := f.fs.step("write", f.name)
 	n := len(p)
 	if err != nil {
 		n = f.fs.rng.IntN(len(p) + 1) // a short write: part may have landed
 	}
-	f.ino.changed(len(f.ino.data))
-	f.ino.data = append(f.ino.data, p[:n]...)
+	f.ino.write(p[:n], int(off))
 	if err != nil {
 		return n, pathErr("write", f.name, err)
 	}
@@ -406,12 +464,7 @@ func (f *memFile) Truncate(size int64) error {
 	if err := f.fs.step("truncate", f.name); err != nil {
 		return pathErr("truncate", f.name, err)
 	}
-	f.ino.changed(int(min(size, int64(len(f.ino.data)))))
-	if size <= int64(len(f.ino.data)) {
-		f.ino.data = slices.Clone(f.ino.data[:size])
-	} else {
-		f.ino.data = append(f.ino.data, make([]byte, size-int64(len(f.ino.data)))...)
-	}
+	f.ino.truncate(int(size))
 	return nil
 }
 
@@ -452,7 +505,7 @@ func (c *crashFS) writeFile(name string, data []byte) {
 	for d := filepath.Dir(name); !c.dirs[d]; d = filepath.Dir(d) {
 		c.dirs[d] = true
 	}
-	ino := &inode{data: bytes.Clone(data), synced: bytes.Clone(data), dirtyFrom: len(data)}
+	ino := &inode{data: bytes.Clone(data), synced: bytes.Clone(data)}
 	c.files[name] = ino
 	c.durable[name] = ino
 }

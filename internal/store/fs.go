@@ -19,11 +19,13 @@ type FS interface {
 	SyncDir(dir string) error
 }
 
-// File is an open segment file. The store opens segments it appends to with
-// os.O_APPEND, so Write always appends, also after Truncate.
+// File is an open segment file. The store writes with WriteAt only: records
+// go at the committed offset, which may lie inside space the store filled
+// with zeros ahead of time (see doc.go, Preallocation), so files are never
+// opened with os.O_APPEND.
 type File interface {
 	io.ReaderAt
-	io.Writer
+	io.WriterAt
 	Sync() error // makes the data and the size durable (fdatasync is enough)
 	Truncate(size int64) error
 	Size() (int64, error)
@@ -31,9 +33,9 @@ type File interface {
 }
 
 // OSFS returns the operating system's file system. Its File.Sync uses
-// fdatasync where the platform has it: the store only appends and truncates,
-// and fdatasync still flushes the file size, which is all the metadata a
-// reader needs.
+// fdatasync where the platform has it: the store only writes file data and
+// changes sizes, and fdatasync still flushes the file size, which is all the
+// metadata a reader needs.
 func OSFS() FS { return osFS{} }
 
 type osFS struct{}

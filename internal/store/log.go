@@ -87,12 +87,17 @@ var ErrTooLarge = errors.New("store: record too large")
 
 // Stats is a snapshot of the log's shape and of what recovery found.
 type Stats struct {
-	Segments    int
-	Bytes       int64 // on disk, all segments
-	First, Last uint64
-	Dropped     int64 // records deleted by the MaxBytes policy since Open
-	Truncated   int64 // bytes cut from torn/corrupt tails at Open
-	Corrupt     int64 // corrupt ranges found at Open (reported, skipped)
+	Segments int
+	// Bytes is what the segments hold: records, and corrupt ranges kept on
+	// disk. Not the preallocated space (below): this is what MaxBytes caps.
+	Bytes int64
+	// Preallocated is the zero-filled space on disk ahead of the active
+	// segment's records (up to 1.5 MiB; see doc.go).
+	Preallocated int64
+	First, Last  uint64
+	Dropped      int64 // records deleted by the MaxBytes policy since Open
+	Truncated    int64 // bytes cut from torn tails at Open (up to the last non-zero byte)
+	Corrupt      int64 // corrupt ranges found at Open (reported, skipped)
 }
 
 // Log is an append-only, crash-safe log of records in segment files of one
@@ -203,7 +208,7 @@ func (l *Log) listSegments() ([]uint64, error) {
 // directory itself, durable.
 func (l *Log) createFirst() error {
 	path := segmentPath(l.dir, 1)
-	f, err := l.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	f, err := l.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: create %s: %w", path, err)
 	}
@@ -219,14 +224,15 @@ func (l *Log) createFirst() error {
 }
 
 // recoverSegment scans one segment. The last one (limit 0) is the active
-// segment: a bad tail there is a torn write and is cut off. In a sealed
-// segment a bad record is corruption: it is reported and the valid prefix
-// is served, the bytes after it stay on disk untouched.
+// segment: zeros after its records are preallocated space, anything else
+// there is a torn write and is cut off. In a sealed segment a bad record is
+// corruption: it is reported and the valid prefix is served, the bytes
+// after it stay on disk untouched.
 func (l *Log) recoverSegment(base, limit uint64) error {
 	path := segmentPath(l.dir, base)
 	flag := os.O_RDONLY
 	if limit == 0 {
-		flag = os.O_RDWR | os.O_APPEND
+		flag = os.O_RDWR
 	}
 	f, err := l.fs.OpenFile(path, flag, 0o600)
 	if err != nil {
@@ -240,8 +246,8 @@ func (l *Log) recoverSegment(base, limit uint64) error {
 	s := res.seg
 	l.segs = append(l.segs, s)
 	switch {
-	case limit == 0 && res.reason != "":
-		return l.truncateTail(s, res.reason)
+	case limit == 0:
+		return l.recoverTail(s, res.reason)
 	case res.reason != "":
 		l.corrupt++
 		l.log.Error("store: corrupt segment: serving its valid prefix, skipping the rest",
@@ -254,20 +260,34 @@ func (l *Log) recoverSegment(base, limit uint64) error {
 	return nil
 }
 
-// truncateTail cuts the active segment back to its valid prefix and makes
-// the cut durable before anything is appended after it.
-func (l *Log) truncateTail(s *segment, reason string) error {
-	cut := s.disk - s.size
+// recoverTail deals with what follows the active segment's valid prefix.
+// Zeros only: space the writer preallocated, kept for the next appends. Any
+// non-zero byte: a torn write, cut off (with the zeros after it) and the
+// cut made durable before anything is appended; the bytes up to the last
+// non-zero one are counted as truncated.
+func (l *Log) recoverTail(s *segment, reason string) error {
+	file := s.disk
+	s.disk, s.alloc = s.size, file
+	if file == s.size {
+		return nil
+	}
+	end, err := nonZeroEnd(s.f, s.size, file)
+	if err != nil {
+		return fmt.Errorf("store: scan tail of %s: %w", s.path, err)
+	}
+	if end == s.size {
+		return nil // preallocated
+	}
 	if err := s.f.Truncate(s.size); err != nil {
 		return fmt.Errorf("store: truncate %s to %d: %w", s.path, s.size, err)
 	}
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("store: sync %s: %w", s.path, err)
 	}
-	s.disk = s.size
-	l.truncated += cut
+	s.alloc = s.size
+	l.truncated += end - s.size
 	l.log.Warn("store: truncated torn tail of the active segment",
-		"segment", s.path, "reason", reason, "bytes", cut, "valid_records", s.n)
+		"segment", s.path, "reason", reason, "bytes", end-s.size, "valid_records", s.n)
 	return nil
 }
 
@@ -371,6 +391,9 @@ func (l *Log) Stats() Stats {
 	}
 	for _, s := range l.segs {
 		st.Bytes += s.disk
+	}
+	if a := l.segs[len(l.segs)-1]; a.alloc > a.size {
+		st.Preallocated = a.alloc - a.size
 	}
 	return st
 }

@@ -63,7 +63,8 @@ type segment struct {
 	// segment's fields (under Log.mu), so it may read them without the lock.
 	n       uint64       // valid records: seqs base .. base+n-1
 	size    int64        // bytes of the valid prefix: every byte of it is committed
-	disk    int64        // bytes on disk: size plus a quarantined corrupt tail
+	disk    int64        // bytes of records: size plus a quarantined corrupt tail (sealed only)
+	alloc   int64        // active segment: file length, size plus preallocated zeros (at most)
 	maxTime int64        // newest record's time in unix ns (math.MinInt64 if none)
 	index   []indexEntry // sparse, ascending; index[0] is the first record
 	refs    int          // readers using f
@@ -192,6 +193,32 @@ func scanRecord(br *bufio.Reader, hdr []byte, remaining int64, expect, limit uin
 		return "checksum mismatch", nil
 	}
 	return "", nil
+}
+
+// nonZeroEnd returns the offset just past the last non-zero byte of f in
+// [from, to), or from when that range is all zeros: space the writer
+// preallocated and never used, as opposed to a torn write. Only I/O errors
+// are returned; a file shorter than to ends the range.
+func nonZeroEnd(f File, from, to int64) (int64, error) {
+	end := from
+	buf := make([]byte, min(to-from, scanBuffer))
+	for off := from; off < to; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-off)], off)
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] != 0 {
+				end = off + int64(i) + 1
+				break
+			}
+		}
+		off += int64(n)
+		switch {
+		case errors.Is(err, io.EOF), err == nil && n == 0:
+			return end, nil
+		case err != nil:
+			return 0, err
+		}
+	}
+	return end, nil
 }
 
 // streamCRC continues crc over the next n bytes of br.

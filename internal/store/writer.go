@@ -14,7 +14,17 @@ const (
 	// maxGroupBytes stops adding requests to a group once its records reach
 	// this size, so one group's write stays a bounded amount of work.
 	maxGroupBytes = 4 << 20
+	// preallocChunk is how much zero-filled space the writer adds ahead of
+	// the active segment's records at a time, once less than half of it is
+	// left (never past SegmentBytes). A commit that writes into blocks already
+	// written and synced changes no file metadata, so its fdatasync needs no
+	// journal commit; the extension's own sync pays that once per chunk.
+	// 1 MiB costs about 0.7 ms to write and sync on the development disk.
+	preallocChunk = 1 << 20
 )
+
+// zeros is written to preallocate space.
+var zeros [64 << 10]byte
 
 // Request states: an Append whose context ends races the writer for its
 // request; whoever moves it out of reqQueued decides whether it is written.
@@ -51,6 +61,7 @@ type writer struct {
 	dirty      bool     // a failed group may have left bytes after seg.size
 	failing    bool     // the last group failed (logged once per failure run)
 	capFailing bool     // the MaxBytes policy failed to delete (logged once per run)
+	preFailing bool     // preallocation failed (logged once per run)
 	buf        []byte   // encoded group, reused
 	live       []*request
 }
@@ -161,11 +172,13 @@ func (l *Log) writeLoop() {
 		l.commit(group)
 		clear(group) // drop references to callers' data
 	}
-	if l.w.dirty {
-		// Leave no failed group's bytes for the next Open to report as a
-		// torn tail. Best effort: if this fails, that Open cuts them.
+	if s := l.w.seg; l.w.dirty || s.alloc > s.size {
+		// Leave the active segment holding exactly its records: no failed
+		// group's bytes for the next Open to report as a torn tail, and no
+		// preallocated space on disk while the log is closed. Best effort:
+		// if this fails, that Open cuts the bytes or reuses the space.
 		if err := l.repair(); err != nil {
-			l.log.Warn("store: could not cut a failed write's bytes at close", "err", err)
+			l.log.Warn("store: could not cut the active segment to its records at close", "err", err)
 		}
 	}
 }
@@ -233,18 +246,20 @@ func (l *Log) commit(group []*request) {
 		r.finish(r.seq, nil)
 	}
 	l.enforceCap()
+	l.preallocate()
 }
 
-// writeSync is the commit point. A failure may leave any prefix of buf in
-// the file (and, after a failed fsync, in an unknown state), so the next
-// group first truncates back to the committed size.
+// writeSync is the commit point: the group goes right after the committed
+// records, usually into preallocated space. A failure may leave any part of
+// buf in the file (and, after a failed fsync, in an unknown state), so the
+// next group first truncates back to the committed size.
 func (l *Log) writeSync(buf []byte) error {
-	f := l.w.seg.f
-	if _, err := f.Write(buf); err != nil {
+	s := l.w.seg
+	if _, err := s.f.WriteAt(buf, s.size); err != nil {
 		l.w.dirty = true
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := s.f.Sync(); err != nil {
 		l.w.dirty = true
 		return err
 	}
@@ -267,6 +282,7 @@ func (l *Log) publish(live []*request, first uint64, off int64) {
 		}
 	}
 	s.disk = s.size
+	s.alloc = max(s.alloc, s.size)
 	l.last = seq - 1
 	l.groups++
 	l.wakeLocked()
@@ -300,12 +316,14 @@ func (l *Log) ready() error {
 }
 
 // repair truncates the active segment back to its committed size and makes
-// that durable, so a failed group's bytes can no longer come back.
+// that durable, so a failed group's bytes can no longer come back. It drops
+// the preallocated space too (the next commit extends the file again).
 func (l *Log) repair() error {
 	s := l.w.seg
 	if err := s.f.Truncate(s.size); err != nil {
 		return fmt.Errorf("store: repair %s: truncate to %d: %w", s.path, s.size, err)
 	}
+	l.setAlloc(s, s.size)
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("store: repair %s: sync: %w", s.path, err)
 	}
@@ -313,18 +331,78 @@ func (l *Log) repair() error {
 	return nil
 }
 
+// setAlloc records the active segment's file length (read by Stats).
+func (l *Log) setAlloc(s *segment, n int64) {
+	l.mu.Lock()
+	s.alloc = n
+	l.mu.Unlock()
+}
+
+// preallocate runs after a commit's callers are answered: when less than
+// half a chunk of zero-filled space is left ahead of the records, it writes
+// the next chunk of zeros and syncs it, so the next commits write into
+// blocks that are already allocated and initialised. A failure only costs
+// speed (groups then grow the file as they go), and the zeros it may leave
+// are what recovery takes for preallocated space anyway.
+func (l *Log) preallocate() {
+	s := l.w.seg
+	chunk := min(preallocChunk, l.opts.SegmentBytes)
+	if s.alloc >= l.opts.SegmentBytes || s.alloc-s.size >= chunk/2 {
+		return
+	}
+	from, to := s.alloc, min((s.alloc/chunk+1)*chunk, l.opts.SegmentBytes) // to the next chunk boundary
+	err := zeroFill(s.f, from, to)
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if err != nil {
+		n, serr := s.f.Size() // the file may have grown part of the way
+		if serr != nil {
+			n = to
+		}
+		l.setAlloc(s, max(n, s.size))
+		if !l.w.preFailing {
+			l.w.preFailing = true
+			l.log.Warn("store: preallocating segment space failed; appending without it", "segment", s.path, "err", err)
+		}
+		return
+	}
+	l.setAlloc(s, to)
+	l.w.preFailing = false
+}
+
+// zeroFill writes zeros to f from from up to to.
+func zeroFill(f File, from, to int64) error {
+	for off := from; off < to; {
+		n, err := f.WriteAt(zeros[:min(int64(len(zeros)), to-off)], off)
+		if err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	return nil
+}
+
 // roll seals the active segment and starts the next one, named by the next
-// seq. The new file's directory entry is durable before any record is
-// written to it, so recovery never finds records in a file it cannot see.
+// seq. The sealed file is cut to its records (no preallocated zeros in a
+// sealed segment) and synced first. The new file's directory entry is
+// durable before any record is written to it, so recovery never finds
+// records in a file it cannot see.
 func (l *Log) roll() error {
 	old := l.w.seg
+	if old.alloc > old.size {
+		if err := old.f.Truncate(old.size); err != nil {
+			return fmt.Errorf("store: roll: truncate %s to %d: %w", old.path, old.size, err)
+		}
+		l.setAlloc(old, old.size)
+	}
 	if err := old.f.Sync(); err != nil {
 		return fmt.Errorf("store: roll: sync %s: %w", old.path, err)
 	}
 	path := segmentPath(l.dir, l.w.next)
 	// O_TRUNC: a file left by an earlier roll that failed at SyncDir is empty
 	// or holds nothing acknowledged.
-	f, err := l.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	f, err := l.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: roll: create %s: %w", path, err)
 	}
