@@ -44,8 +44,8 @@ func TestCrash_A4(t *testing.T) {
 		h := newCrashHarness(t, seed+uint64(iters))
 		crashes += h.run()
 	}
-	t.Logf("%d iterations, %d crash points, %d recovered records checked, %d recoveries kept preallocated space, %d cut a torn tail, in %v (seed %d)",
-		iters, crashes, checkedRecords.Load(), preallocKept.Load(), tornCut.Load(), time.Since(start).Round(time.Millisecond), seed)
+	t.Logf("%d iterations, %d crash points, %d recovered records checked, %d recoveries kept preallocated space, %d cut a torn tail, %d trims emptied the log, in %v (seed %d)",
+		iters, crashes, checkedRecords.Load(), preallocKept.Load(), tornCut.Load(), emptied.Load(), time.Since(start).Round(time.Millisecond), seed)
 }
 
 const crashDir = "/data/log"
@@ -146,9 +146,17 @@ func (h *crashHarness) workload(l *Log) {
 			n, err := l.TrimThrough(seq)
 			h.note("trim-through %d: %d %v", seq, n, err)
 		case k < 16:
-			at := h.clock.peek().Add(-time.Duration(h.rng.IntN(60)) * time.Millisecond)
+			// Up to 60 records back, or everything (the active segment is
+			// sealed and deleted).
+			at := h.clock.peek().Add(time.Duration(1-h.rng.IntN(60)) * time.Millisecond)
+			if h.rng.IntN(3) == 0 {
+				at = h.clock.peek().Add(time.Millisecond)
+			}
 			n, err := l.TrimBefore(at)
 			h.note("trim-before: %d %v", n, err)
+			if st := l.Stats(); err == nil && n > 0 && st.First == st.Last+1 {
+				emptied.Add(1) // the active segment was sealed and deleted
+			}
 		default:
 			h.checkRead(l)
 		}
@@ -261,7 +269,7 @@ func (h *crashHarness) checkRecords(recs []Record, after, removed uint64) {
 	}
 }
 
-var checkedRecords, preallocKept, tornCut atomicCounter
+var checkedRecords, preallocKept, tornCut, emptied atomicCounter
 
 // verify reopens after a crash: Open must succeed; every acknowledged record
 // that no trim removed is there, unchanged; seqs run consecutively from

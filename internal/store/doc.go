@@ -86,6 +86,18 @@
 // log is therefore always a suffix of what it was, never a log with a hole
 // in the middle.
 //
+// Only sealed segments are deleted. TrimBefore also deletes the active
+// segment once every record in it has expired (else a log that stops
+// receiving records would keep its last ones forever): it asks the writer,
+// which owns the active segment, to seal it first, exactly as a roll does,
+// between two groups. The new, empty active segment is named by the next
+// seq and its directory entry is durable before the old one is removed, so
+// Last survives a restart. If the seal fails after creating the new file,
+// the roll is retried before the next group is written (as a failed size
+// roll is): no record ever goes into a segment while a file named after it
+// may exist. TrimThrough and MaxBytes never seal: a queue trims through
+// its checkpoint each time it drains, and each seal starts a new segment.
+//
 // # Failures while appending
 //
 // A failed WriteAt or Sync fails every caller of the group with the error
@@ -134,9 +146,10 @@
 //   - Records of a sealed segment from the next segment's first seq on are
 //     treated as corruption too (segments never overlap).
 //   - The next seq follows the highest valid seq of the active segment, or is
-//     the active segment's name when it is empty: the active segment is never
-//     deleted, so Last survives a restart even after every record was
-//     trimmed, and seqs are never reused.
+//     the active segment's name when it is empty: the active segment is only
+//     deleted once sealed, after a newer one exists, so Last survives a
+//     restart even after every record was trimmed, and seqs are never
+//     reused.
 //
 // I/O errors while scanning fail Open rather than being mistaken for a torn
 // tail; bytes on disk never do, and never cause a panic (FuzzOpenSegment).

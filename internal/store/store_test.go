@@ -364,15 +364,18 @@ func TestTrimBefore(t *testing.T) {
 	}{
 		{at(3), 0, 1},        // seq 3 is not older than its own time
 		{at(3).Add(1), 3, 4}, //
-		{at(100), 3, 7},      // everything sealed
-		{at(1000), 0, 7},     // never the active segment
+		{at(7), 3, 7},        // everything sealed; the active segment holds seq 7
+		{at(7).Add(1), 1, 8}, // the active segment too, once all its records are old
+		{at(1000), 0, 8},     // an empty active segment stays
 	} {
 		n, err := l.TrimBefore(tt.before)
 		if err != nil || n != tt.removed || l.First() != tt.first {
 			t.Fatalf("TrimBefore(%v) = %d, %v, First %d; want %d, First %d", tt.before, n, err, l.First(), tt.removed, tt.first)
 		}
 	}
-	checkSeqs(t, l, 7, 7)
+	if st := l.Stats(); st.First != 8 || st.Last != 7 || st.Segments != 1 || st.Bytes != 0 {
+		t.Fatalf("after trimming all: %+v", st)
+	}
 }
 
 // TestTrimBefore_StopsAtKept: segments are deleted oldest first only, so a

@@ -1,25 +1,58 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"time"
 )
 
-// TrimBefore deletes sealed segments whose newest record is older than t and
+// TrimBefore deletes segments whose newest record is older than t and
 // returns the number of records removed. Segments go oldest first and the
 // trim stops at the first one it keeps, so the log stays one consecutive run
-// of seqs (record times follow queue order only roughly). The active segment
-// is never deleted.
+// of seqs (record times follow queue order only roughly).
+//
+// The active segment goes too when every record in it is older than t, so a
+// log that stops receiving records still sheds them once they expire: the
+// writer first seals it as a roll does (a new, empty active segment named by
+// the next seq, its directory entry durable before the old one is deleted),
+// so Last survives a restart.
 func (l *Log) TrimBefore(t time.Time) (int64, error) {
 	cutoff := t.UnixNano()
+	if err := l.sealBefore(cutoff); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return 0, err
+		}
+		n, terr := l.trim(func(s *segment, _ int64) bool { return s.maxTime < cutoff })
+		return n, errors.Join(err, terr)
+	}
 	return l.trim(func(s *segment, _ int64) bool { return s.maxTime < cutoff })
+}
+
+// sealBefore has the writer seal the active segment if it holds records and
+// all of them are older than cutoff (unix ns). Not under trimMu: the writer
+// may be waiting for it to enforce MaxBytes.
+func (l *Log) sealBefore(cutoff int64) error {
+	l.mu.Lock()
+	a := l.segs[len(l.segs)-1]
+	old := a.n > 0 && a.maxTime < cutoff
+	l.mu.Unlock()
+	if !old {
+		return nil
+	}
+	r := &request{seal: true, before: cutoff, res: make(chan result, 1)}
+	if err := l.send(context.Background(), r); err != nil {
+		return err
+	}
+	return (<-r.res).err
 }
 
 // TrimThrough deletes sealed segments whose last Seq is <= seq and returns
 // the number of records removed. The active segment is never deleted, so
-// Last survives a restart even after everything was trimmed.
+// Last survives a restart even after everything was trimmed. (Unlike
+// TrimBefore it does not seal the active segment: a queue trims through its
+// checkpoint every time it drains, and each seal starts a new segment.)
 func (l *Log) TrimThrough(seq uint64) (int64, error) {
 	return l.trim(func(s *segment, _ int64) bool { return s.lastSeq() <= seq })
 }

@@ -35,17 +35,20 @@ const (
 )
 
 // request is one Append or AppendAsync call: records that go into the same
-// group, consecutively.
+// group, consecutively. Or, with seal set, a TrimBefore asking the writer
+// to seal the active segment if all its records are older than before.
 type request struct {
-	ctx   context.Context // Append only: cancellation before the writer takes it
-	state atomic.Int32
-	data  [][]byte
-	one   [1][]byte // backing array of data for AppendAsync
-	nanos int64
-	seq   uint64 // first seq, set by the writer
-	bytes int    // encoded size
-	done  func(seq uint64, err error)
-	res   chan result // Append only, buffered
+	seal   bool
+	before int64           // unix ns
+	ctx    context.Context // Append only: cancellation before the writer takes it
+	state  atomic.Int32
+	data   [][]byte
+	one    [1][]byte // backing array of data for AppendAsync
+	nanos  int64
+	seq    uint64 // first seq, set by the writer
+	bytes  int    // encoded size
+	done   func(seq uint64, err error)
+	res    chan result // Append only, buffered
 }
 
 type result struct {
@@ -62,6 +65,7 @@ type writer struct {
 	failing    bool     // the last group failed (logged once per failure run)
 	capFailing bool     // the MaxBytes policy failed to delete (logged once per run)
 	preFailing bool     // preallocation failed (logged once per run)
+	mustRoll   bool     // a seal's roll failed: roll before writing anything
 	buf        []byte   // encoded group, reused
 	live       []*request
 }
@@ -164,13 +168,22 @@ func (r *request) take() bool {
 
 // writeLoop is the writer goroutine: it takes what is queued as one group,
 // commits it, and repeats until Close closes the queue and it is drained.
+// A seal request ends a group and is done in its turn, after it.
 func (l *Log) writeLoop() {
 	defer close(l.writerDone)
 	var group []*request
 	for r := range l.reqs {
-		group = l.gather(append(group[:0], r))
-		l.commit(group)
-		clear(group) // drop references to callers' data
+		for r != nil {
+			if r.seal {
+				r.finish(0, l.sealIfOlder(r.before))
+				break
+			}
+			var next *request
+			group, next = l.gather(append(group[:0], r))
+			l.commit(group)
+			clear(group) // drop references to callers' data
+			r = next
+		}
 	}
 	if s := l.w.seg; l.w.dirty || s.alloc > s.size {
 		// Leave the active segment holding exactly its records: no failed
@@ -184,22 +197,26 @@ func (l *Log) writeLoop() {
 }
 
 // gather adds queued requests to group without waiting: whatever arrived
-// while the previous group was syncing forms the next group.
-func (l *Log) gather(group []*request) []*request {
+// while the previous group was syncing forms the next group. A seal request
+// ends the group; it is returned to be done next.
+func (l *Log) gather(group []*request) ([]*request, *request) {
 	size := group[0].bytes
 	for size < maxGroupBytes && len(group) < queueLen {
 		select {
 		case r, ok := <-l.reqs:
 			if !ok {
-				return group
+				return group, nil
+			}
+			if r.seal {
+				return group, r
 			}
 			group = append(group, r)
 			size += r.bytes
 		default:
-			return group
+			return group, nil
 		}
 	}
-	return group
+	return group, nil
 }
 
 // commit writes a group with one Write and one Sync, then publishes it.
@@ -302,14 +319,14 @@ func (l *Log) fail(live []*request, err error) {
 }
 
 // ready repairs the active segment after a failed group and rolls to a new
-// segment when the active one is full.
+// segment when the active one is full or a seal's roll failed.
 func (l *Log) ready() error {
 	if l.w.dirty {
 		if err := l.repair(); err != nil {
 			return err
 		}
 	}
-	if l.w.seg.size >= l.opts.SegmentBytes {
+	if (l.w.mustRoll || l.w.seg.size >= l.opts.SegmentBytes) && l.w.seg.n > 0 {
 		return l.roll()
 	}
 	return nil
@@ -383,6 +400,26 @@ func zeroFill(f File, from, to int64) error {
 	return nil
 }
 
+// sealIfOlder seals the active segment (see roll) if it holds records and
+// every one is older than before (unix ns), so that a trim can delete it.
+// Runs on the writer, which owns the active segment.
+func (l *Log) sealIfOlder(before int64) error {
+	s := l.w.seg
+	if s.n == 0 || s.maxTime >= before {
+		return nil // emptied already, or a newer record came in
+	}
+	if l.w.dirty {
+		if err := l.repair(); err != nil {
+			return err
+		}
+	}
+	// A roll that failed may have created the next segment's file: nothing
+	// may be written to this one any more (its records would run past that
+	// file's name), so like a size roll it is retried before the next group.
+	l.w.mustRoll = true
+	return l.roll()
+}
+
 // roll seals the active segment and starts the next one, named by the next
 // seq. The sealed file is cut to its records (no preallocated zeros in a
 // sealed segment) and synced first. The new file's directory entry is
@@ -415,5 +452,6 @@ func (l *Log) roll() error {
 	l.segs = append(l.segs, s)
 	l.mu.Unlock()
 	l.w.seg = s
+	l.w.mustRoll = false
 	return nil
 }
