@@ -31,21 +31,23 @@ type Conn struct {
 	handler     Handler
 	will        *Will
 
-	ctx        context.Context // cancelled by Close with the close reason as cause
-	cancel     context.CancelCauseFunc
-	closeOnce  sync.Once
-	done       chan struct{}    // closed when the connection has fully ended (after Offline)
-	ready      atomic.Bool      // CONNACK sent; Lookup may return the connection
-	writerDone chan struct{}    // closed by the write goroutine; nil until it starts
-	acks       chan *pendingAck // inbound publishes awaiting an AsyncPublisher's verdict, in order
-	ackerDone  chan struct{}    // closed by the ack goroutine; nil when there is none
+	ctx       context.Context // cancelled by Close with the close reason as cause
+	cancel    context.CancelCauseFunc
+	closeOnce sync.Once
+	done      chan struct{} // closed when the connection has fully ended (after Offline)
+	ready     atomic.Bool   // CONNACK sent; Lookup may return the connection
+	writer    lazyWorker    // the write goroutine, running while packets are queued
+	ackSlots  chan struct{} // one per publish awaiting an AsyncPublisher's verdict (MaxInboundInflight)
+
+	ackMu sync.Mutex    // guards ackQ
+	ackQ  []*pendingAck // publishes awaiting or holding their verdict, in arrival order
 
 	out            outbound
-	reader         *packet.Reader // used by the read goroutine only
-	sessionPresent bool           // set during CONNECT
-	inRate         *tokenBucket   // inbound rate limit (D8), nil when off; read goroutine only
-	throttled      bool           // the rate limit has slowed this connection; read goroutine only
-	pendingEnded   bool           // endPending ran; read goroutine only
+	reader         *connReader  // used by the read goroutine only
+	sessionPresent bool         // set during CONNECT
+	inRate         *tokenBucket // inbound rate limit (D8), nil when off; read goroutine only
+	throttled      bool         // the rate limit has slowed this connection; read goroutine only
+	pendingEnded   bool         // endPending ran; read goroutine only
 
 	mu   sync.Mutex     // guards subs
 	subs []Subscription // the session's subscriptions, in subscription order
@@ -55,6 +57,7 @@ func newConn(s *Server, nc net.Conn, transport string) *Conn {
 	c := &Conn{srv: s, nc: nc, transport: transport, done: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.out = newOutbound(s.cfg)
+	c.ackSlots = make(chan struct{}, s.cfg.MaxInboundInflight)
 	if s.cfg.MaxInboundRate > 0 {
 		b := newTokenBucket(s.cfg.MaxInboundRate, float64(s.cfg.InboundBurst))
 		c.inRate = &b
@@ -119,17 +122,14 @@ func (c *Conn) serve() {
 	c.endPending()
 	online := err == nil
 	if online {
-		c.startAcker()
 		c.handler.Online(c, c.sessionPresent)
 		err = c.readLoop()
 	}
+	if c.reader != nil {
+		c.reader.release()
+	}
 	c.Close(err)
-	if c.writerDone != nil {
-		<-c.writerDone
-	}
-	if c.ackerDone != nil {
-		<-c.ackerDone
-	}
+	c.writer.stop()
 	reason := context.Cause(c.ctx)
 	c.record(reason)
 	if online {
@@ -319,17 +319,23 @@ func (c *Conn) inbound(p *packet.Publish) error {
 	return nil
 }
 
-// send queues a response packet from the read goroutine to the write goroutine.
+// send queues a response packet for the write goroutine, waiting while ctrlCap are queued.
 func (c *Conn) send(p packet.Packet) error {
 	b, err := packet.Encode(p)
 	if err != nil {
 		return fmt.Errorf("broker: encode %v: %w", p.Type(), err)
 	}
-	select {
-	case c.out.ctrl <- b:
-		return nil
-	case <-c.ctx.Done():
-		return context.Cause(c.ctx)
+	for {
+		wait := c.out.pushCtrl(b)
+		if wait == nil {
+			c.writer.start(c.writeLoop)
+			return nil
+		}
+		select { // the write goroutine runs: it has the full queue to write
+		case <-wait:
+		case <-c.ctx.Done():
+			return context.Cause(c.ctx)
+		}
 	}
 }
 

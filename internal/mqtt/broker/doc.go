@@ -8,7 +8,7 @@
 //
 // # Goroutines
 //
-// Each connection has two goroutines:
+// Each connection has one goroutine while idle, two while it has something to write:
 //
 //   - the read goroutine runs ServeConn: it performs the TLS handshake (if
 //     any), reads CONNECT, authenticates, handles takeover, writes CONNACK,
@@ -16,9 +16,17 @@
 //     connection: when reading ends, for any reason, it closes the network
 //     connection, waits for the write goroutine, calls Handler.Offline, removes
 //     the connection from the server and finally closes Conn.Done.
-//   - the write goroutine is started by the read goroutine after CONNACK and
-//     serialises every outbound packet (acks from the read goroutine first,
-//     then QoS 1 and QoS 0 publishes). It stops when the connection is closed.
+//   - the write goroutine is started by the first packet queued on an idle
+//     connection and serialises every outbound packet (acks first, then QoS 1,
+//     then QoS 0 publishes) through a pooled write buffer; it returns, with the
+//     buffer, once the queues are empty or the connection is closed.
+//
+// An AsyncPublisher's verdicts need no goroutine: the done callback queues the
+// PUBACKs that are next in arrival order. A plain TCP connection waits for its next
+// packet without a read buffer and takes one from a pool while bytes are buffered;
+// TLS and WebSocket connections keep a 4 KiB buffer of their own. So an idle
+// connection costs one goroutine, its socket (and TLS state) and a few hundred bytes
+// of structures (D4).
 //
 // Server.Serve runs one accept loop per listener. Server.Close closes the
 // listeners and every connection and waits for all of these goroutines.

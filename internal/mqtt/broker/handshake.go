@@ -14,14 +14,14 @@ import (
 
 // handshake runs from connection open to CONNACK accepted: TLS handshake, CONNECT
 // within ConnectTimeout (D1, D2), authentication, takeover, session restore.
-// On success the write goroutine is running and the connection is ready.
+// On success the connection is ready.
 func (c *Conn) handshake() error {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.srv.handshakeTLS(c.ctx, tc); err != nil {
 			return err
 		}
 	}
-	c.reader = packet.NewReader(c.nc, c.srv.cfg.MaxPacketSize)
+	c.reader = newConnReader(c.nc, c.srv.cfg.MaxPacketSize)
 	cp, err := c.readConnect()
 	if err != nil {
 		return err
@@ -41,7 +41,6 @@ func (c *Conn) handshake() error {
 	if err := c.writeDirect(&packet.Connack{SessionPresent: c.sessionPresent}); err != nil {
 		return err
 	}
-	c.startWriter()
 	c.ready.Store(true)
 	c.srv.limited.logAttrs(slog.LevelDebug, "mqtt client connected", "client_id", c.clientID,
 		"remote", c.nc.RemoteAddr().String(), "transport", c.transport, "clean_session", c.clean,

@@ -22,55 +22,55 @@ type AsyncPublisher interface {
 type pendingAck struct {
 	id   uint16
 	qos  byte
-	done chan error
+	done bool  // the verdict arrived
+	err  error // the verdict
 }
 
-// startAcker starts the ack goroutine for an AsyncPublisher handler; serve waits for it via ackerDone.
-func (c *Conn) startAcker() {
-	if _, ok := c.handler.(AsyncPublisher); !ok {
-		return
-	}
-	c.acks = make(chan *pendingAck, c.srv.cfg.MaxInboundInflight)
-	c.ackerDone = make(chan struct{})
-	go c.ackLoop()
-}
-
-// ackLoop is the ack goroutine: it waits for each pending publish in arrival order and sends
-// its PUBACK. It stops when the connection closes.
-func (c *Conn) ackLoop() {
-	defer close(c.ackerDone)
-	for {
-		var pa *pendingAck
-		select {
-		case <-c.ctx.Done():
-			return
-		case pa = <-c.acks:
-		}
-		select {
-		case <-c.ctx.Done():
-			return
-		case err := <-pa.done:
-			if err != nil {
-				c.Close(fmt.Errorf("broker: publish refused by handler: %w", err))
-				return
-			}
-		}
-		if pa.qos == 1 {
-			if err := c.send(&packet.Puback{PacketID: pa.id}); err != nil {
-				return
-			}
-		}
-	}
-}
-
-// inboundAsync hands a publish to an AsyncPublisher after reserving its place in the ack order.
+// inboundAsync hands a publish to an AsyncPublisher after reserving its place in the ack
+// order; the read goroutine waits while MaxInboundInflight verdicts are outstanding.
 func (c *Conn) inboundAsync(ap AsyncPublisher, pub *Publish) error {
-	pa := &pendingAck{id: pub.PacketID, qos: pub.QoS, done: make(chan error, 1)}
 	select {
-	case c.acks <- pa:
+	case c.ackSlots <- struct{}{}:
 	case <-c.ctx.Done():
 		return context.Cause(c.ctx)
 	}
-	ap.PublishAsync(c.ctx, pub, func(err error) { pa.done <- err })
+	pa := &pendingAck{id: pub.PacketID, qos: pub.QoS}
+	c.ackMu.Lock()
+	c.ackQ = append(c.ackQ, pa)
+	c.ackMu.Unlock()
+	ap.PublishAsync(c.ctx, pub, func(err error) { c.verdict(pa, err) })
 	return nil
+}
+
+// verdict records pa's verdict and queues the PUBACKs of the publishes at the head of
+// the ack order that have theirs, in arrival order [MQTT-4.6.0-2]; a refused publish
+// closes the connection, and neither it nor any later publish is acknowledged. It runs
+// in whatever goroutine the handler calls done from, and never blocks: at most
+// MaxInboundInflight PUBACKs are added to the ack queue beyond its ctrlCap.
+func (c *Conn) verdict(pa *pendingAck, err error) {
+	if err != nil {
+		c.Close(fmt.Errorf("broker: publish refused by handler: %w", err))
+	}
+	c.ackMu.Lock()
+	pa.done, pa.err = true, err
+	queued := false
+	for len(c.ackQ) > 0 && c.ackQ[0].done && c.ackQ[0].err == nil {
+		head := c.ackQ[0]
+		if len(c.ackQ) == 1 {
+			c.ackQ = nil
+		} else {
+			c.ackQ[0] = nil
+			c.ackQ = c.ackQ[1:]
+		}
+		<-c.ackSlots
+		if head.qos == 1 {
+			b, _ := packet.Encode(&packet.Puback{PacketID: head.id}) // a PUBACK always encodes
+			c.out.pushAck(b)
+			queued = true
+		}
+	}
+	c.ackMu.Unlock()
+	if queued {
+		c.writer.start(c.writeLoop)
+	}
 }

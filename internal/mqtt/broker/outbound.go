@@ -7,33 +7,118 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 )
 
-// outbound holds the queues between senders and the write goroutine.
-type outbound struct {
-	ctrl    chan []byte   // acks from the read goroutine; the read goroutine blocks when full
-	q1      chan []byte   // QoS 1 publishes; never more than MaxInflight thanks to sem
-	q0      chan []byte   // QoS 0 publishes; dropped when full (D5)
-	q0Bytes atomic.Int64  // bytes queued in q0
-	sem     chan struct{} // QoS 1 inflight window (D9)
+// ctrlCap is how many acks (PUBACK, SUBACK, UNSUBACK, PINGRESP) may wait for the
+// write goroutine; beyond it the read goroutine waits, so a client that does not read
+// its acks stops being read.
+const ctrlCap = 16
 
-	mu      sync.Mutex // guards the following
-	nextID  uint16
-	pending map[uint16]chan struct{} // packet id -> closed on PUBACK
+// outbound holds the queues between senders and the write goroutine. The queues are
+// slices, empty (nil) on an idle connection; the write goroutine runs, with a pooled
+// write buffer, only while something is queued (D4).
+type outbound struct {
+	sem   chan struct{} // QoS 1 inflight window (D9)
+	maxQ0 int           // Config.OutboundQueue
+
+	mu       sync.Mutex    // guards the following
+	ctrl     [][]byte      // acks; pushCtrl waits while ctrlCap are queued, pushAck does not
+	q1       [][]byte      // QoS 1 publishes; never more than MaxInflight thanks to sem
+	q0       [][]byte      // QoS 0 publishes; dropped when full (D5)
+	q0Bytes  int           // bytes queued in q0
+	ctrlFree chan struct{} // closed when ctrl has room again; nil when nobody waits
+	nextID   uint16
+	pending  map[uint16]chan struct{} // packet id -> closed on PUBACK
 }
 
 func newOutbound(cfg Config) outbound {
 	return outbound{
-		ctrl:    make(chan []byte, 16),
-		q1:      make(chan []byte, cfg.MaxInflight),
-		q0:      make(chan []byte, cfg.OutboundQueue),
 		sem:     make(chan struct{}, cfg.MaxInflight),
+		maxQ0:   cfg.OutboundQueue,
 		pending: map[uint16]chan struct{}{},
 	}
+}
+
+// pushCtrl queues an ack, or returns a channel closed once there is room.
+func (o *outbound) pushCtrl(b []byte) (wait <-chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.ctrl) < ctrlCap {
+		o.ctrl = append(o.ctrl, b)
+		return nil
+	}
+	if o.ctrlFree == nil {
+		o.ctrlFree = make(chan struct{})
+	}
+	return o.ctrlFree
+}
+
+// pushAck queues a PUBACK of an AsyncPublisher's verdict; it does not wait, the
+// MaxInboundInflight bound of those verdicts bounds the queue instead.
+func (o *outbound) pushAck(b []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.ctrl = append(o.ctrl, b)
+}
+
+func (o *outbound) push1(b []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.q1 = append(o.q1, b)
+}
+
+// push0 queues a QoS 0 publish unless OutboundQueue packets or maxQueuedBytes are queued.
+func (o *outbound) push0(b []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.q0) >= o.maxQ0 || o.q0Bytes+len(b) > maxQueuedBytes {
+		return false
+	}
+	o.q0 = append(o.q0, b)
+	o.q0Bytes += len(b)
+	return true
+}
+
+// pop returns the next packet to write, acks first, then QoS 1, then QoS 0, and
+// whether more are queued; nil when all queues are empty.
+func (o *outbound) pop() (b []byte, more bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case len(o.ctrl) > 0:
+		b, o.ctrl = popFront(o.ctrl)
+		if o.ctrlFree != nil {
+			close(o.ctrlFree)
+			o.ctrlFree = nil
+		}
+	case len(o.q1) > 0:
+		b, o.q1 = popFront(o.q1)
+	case len(o.q0) > 0:
+		b, o.q0 = popFront(o.q0)
+		o.q0Bytes -= len(b)
+	default:
+		return nil, false
+	}
+	return b, len(o.ctrl)+len(o.q1)+len(o.q0) > 0
+}
+
+// popFront removes q's first element; an emptied queue drops its array.
+func popFront(q [][]byte) ([]byte, [][]byte) {
+	b := q[0]
+	if len(q) == 1 {
+		return b, nil
+	}
+	q[0] = nil
+	return b, q[1:]
+}
+
+func (o *outbound) empty() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.ctrl)+len(o.q1)+len(o.q0) == 0
 }
 
 // ack completes the QoS 1 delivery with id; unknown ids are ignored.
@@ -102,14 +187,10 @@ func (c *Conn) publish0(topic string, payload []byte) error {
 	if err != nil {
 		return fmt.Errorf("broker: publish to %q: %w", c.clientID, err)
 	}
-	if c.out.q0Bytes.Add(int64(len(b))) <= maxQueuedBytes {
-		select {
-		case c.out.q0 <- b:
-			return nil
-		default:
-		}
+	if c.out.push0(b) {
+		c.writer.start(c.writeLoop)
+		return nil
 	}
-	c.out.q0Bytes.Add(-int64(len(b)))
 	c.srv.cfg.Metrics.DroppedQoS0()
 	c.srv.limited.logAttrs(slog.LevelDebug, "mqtt qos 0 publish dropped", "client_id", c.clientID)
 	return fmt.Errorf("broker: publish to %q: %w", c.clientID, ErrQueueFull)
@@ -130,7 +211,8 @@ func (c *Conn) publish1(ctx context.Context, topic string, payload []byte) error
 	if err != nil {
 		return fmt.Errorf("broker: publish to %q: %w", c.clientID, err)
 	}
-	c.out.q1 <- b // never blocks: at most MaxInflight holders of sem
+	c.out.push1(b)
+	c.writer.start(c.writeLoop)
 	select {
 	case <-acked:
 		return nil
@@ -141,55 +223,42 @@ func (c *Conn) publish1(ctx context.Context, topic string, payload []byte) error
 	}
 }
 
-// startWriter starts the write goroutine; serve waits for it via writerDone.
-func (c *Conn) startWriter() {
-	c.writerDone = make(chan struct{})
-	go c.writeLoop()
-}
-
-// writeLoop is the write goroutine: acks first, then QoS 1, then QoS 0; it
-// flushes when nothing else is queued and stops when the connection closes.
+// writeLoop is the write goroutine, started by the first packet queued on an idle
+// connection: it writes acks first, then QoS 1, then QoS 0, flushes when nothing else
+// is queued and returns, with its buffer to the pool, once the queues are empty or the
+// connection is closed.
 func (c *Conn) writeLoop() {
-	defer close(c.writerDone)
-	w := bufio.NewWriterSize(c.nc, 8<<10)
-	for {
-		b, ok := c.next()
-		if !ok {
-			return
+	w := writerPool.Get().(*bufio.Writer)
+	w.Reset(c.nc)
+	defer func() {
+		w.Reset(nil)
+		writerPool.Put(w)
+	}()
+	for c.ctx.Err() == nil {
+		b, more := c.out.pop()
+		if b == nil {
+			if c.writer.tryExit(c.out.empty) {
+				return
+			}
+			continue
 		}
-		if err := c.write(w, b); err != nil {
+		if err := c.write(w, b, more); err != nil {
 			c.Close(err)
 			return
 		}
 	}
 }
 
-// next returns the next packet to write, preferring acks; false when closed.
-func (c *Conn) next() ([]byte, bool) {
-	select {
-	case b := <-c.out.ctrl:
-		return b, true
-	default:
-	}
-	select {
-	case b := <-c.out.ctrl:
-		return b, true
-	case b := <-c.out.q1:
-		return b, true
-	case b := <-c.out.q0:
-		c.out.q0Bytes.Add(-int64(len(b)))
-		return b, true
-	case <-c.ctx.Done():
-		return nil, false
-	}
-}
+// writerPool holds the write buffers of connections that have nothing to write.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8<<10) }}
 
-func (c *Conn) write(w *bufio.Writer, b []byte) error {
+// write writes b within WriteTimeout and flushes unless more packets are queued.
+func (c *Conn) write(w *bufio.Writer, b []byte, more bool) error {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	if _, err := w.Write(b); err != nil {
 		return writeErr(err)
 	}
-	if len(c.out.ctrl)+len(c.out.q1)+len(c.out.q0) > 0 {
+	if more {
 		return nil
 	}
 	return writeErr(w.Flush())

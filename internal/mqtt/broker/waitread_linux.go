@@ -1,0 +1,17 @@
+package broker
+
+import "syscall"
+
+const canWaitReadable = true
+
+// waitReadable returns when the socket has bytes to read, its peer closed or failed,
+// or the read deadline passed or the connection was closed (then with that error). It
+// peeks at one byte, so nothing is consumed and no buffer is held while waiting.
+func waitReadable(raw syscall.RawConn) error {
+	var b [1]byte
+	err := raw.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return err != syscall.EAGAIN && err != syscall.EINTR
+	})
+	return err // the read error, as a Read would return it
+}
