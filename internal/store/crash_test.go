@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -44,8 +45,10 @@ func TestCrash_A4(t *testing.T) {
 		h := newCrashHarness(t, seed+uint64(iters))
 		crashes += h.run()
 	}
-	t.Logf("%d iterations, %d crash points, %d recovered records checked, %d recoveries kept preallocated space, %d cut a torn tail, %d trims emptied the log, in %v (seed %d)",
-		iters, crashes, checkedRecords.Load(), preallocKept.Load(), tornCut.Load(), emptied.Load(), time.Since(start).Round(time.Millisecond), seed)
+	t.Logf("%d iterations, %d crash points, %d recovered records checked (each crash state also opened without indexes: same log), "+
+		"%d sealed segments taken from their index, %d recoveries kept preallocated space, %d cut a torn tail, %d trims emptied the log, in %v (seed %d)",
+		iters, crashes, checkedRecords.Load(), trustedIndexes.Load(), preallocKept.Load(), tornCut.Load(), emptied.Load(),
+		time.Since(start).Round(time.Millisecond), seed)
 }
 
 const crashDir = "/data/log"
@@ -269,12 +272,13 @@ func (h *crashHarness) checkRecords(recs []Record, after, removed uint64) {
 	}
 }
 
-var checkedRecords, preallocKept, tornCut, emptied atomicCounter
+var checkedRecords, preallocKept, tornCut, emptied, trustedIndexes atomicCounter
 
 // verify reopens after a crash: Open must succeed; every acknowledged record
 // that no trim removed is there, unchanged; seqs run consecutively from
 // First to Last; a crash never looks like corruption; appends continue.
 func (h *crashHarness) verify() {
+	twin := h.fs.clone() // the same crash state, opened without indexes below
 	l, err := Open(crashDir, h.opts)
 	if err != nil {
 		h.fatalf("Open after crash: %v", err)
@@ -288,6 +292,7 @@ func (h *crashHarness) verify() {
 	if st.Corrupt != 0 {
 		h.fatalf("crash produced %d corrupt ranges: %+v", st.Corrupt, st)
 	}
+	trustedIndexes.Add(int64(l.trusted))
 	h.checkFiles(l)
 	if st.Preallocated > 0 {
 		preallocKept.Add(1)
@@ -296,6 +301,10 @@ func (h *crashHarness) verify() {
 		tornCut.Add(1)
 	}
 	recs := readAll(h.t, l)
+	if c := l.Stats().Corrupt; c != 0 {
+		h.fatalf("reading after a crash found %d corrupt ranges", c)
+	}
+	h.checkTwin(twin, l, recs)
 	h.checkRecords(recs, st.First-1, 0)
 	if len(recs) > 0 && (recs[0].Seq != st.First || recs[len(recs)-1].Seq != st.Last) {
 		h.fatalf("records %d..%d, stats %+v", recs[0].Seq, recs[len(recs)-1].Seq, st)
@@ -312,6 +321,47 @@ func (h *crashHarness) verify() {
 		h.fatalf("Append after recovery: seq %d, %v; want %d", seq, err, st.Last+1)
 	}
 	h.ack(seq, d)
+}
+
+// checkTwin opens twin, a copy of the crash state l was opened from, with
+// every segment index deleted, so that each segment is scanned: the log
+// must be the same, down to each segment's sparse index, whichever indexes
+// Open trusted.
+func (h *crashHarness) checkTwin(twin *crashFS, l *Log, recs []Record) {
+	twin.removeIndexes(crashDir)
+	opts := h.opts
+	opts.FS = twin
+	t, err := Open(crashDir, opts)
+	if err != nil {
+		h.fatalf("Open of the crash state without indexes: %v", err)
+	}
+	defer func() { _ = t.Close() }()
+	if got, want := logShape(t), logShape(l); got != want {
+		h.fatalf("Open without indexes gives another log:\n%s\nwith indexes:\n%s", got, want)
+	}
+	got := readAll(h.t, t)
+	if len(got) != len(recs) {
+		h.fatalf("without indexes %d records, with %d", len(got), len(recs))
+	}
+	for i := range got {
+		if got[i].Seq != recs[i].Seq || !got[i].Time.Equal(recs[i].Time) || !bytes.Equal(got[i].Data, recs[i].Data) {
+			h.fatalf("without indexes seq %d differs", got[i].Seq)
+		}
+	}
+}
+
+// logShape describes a log's state: its stats and every segment's
+// accounting and sparse index.
+func logShape(l *Log) string {
+	st := l.Stats()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%+v\n", st)
+	for _, s := range l.segs {
+		fmt.Fprintf(&b, "%d: n %d size %d disk %d alloc %d max %d index %v\n", s.base, s.n, s.size, s.disk, s.alloc, s.maxTime, s.index)
+	}
+	return b.String()
 }
 
 // checkFiles checks the files recovery leaves: a sealed segment holds

@@ -42,6 +42,7 @@ type crashFS struct {
 	faults  map[int]error         // operation -> injected error
 	readErr error                 // returned by every ReadAt while set
 	removed map[string]uint64     // removed segment -> its next segment's base - 1
+	reads   map[string]int64      // bytes read by ReadAt, per file name (test inspection)
 	onOp    func(op, name string) // optional trace, for debugging a seed
 }
 
@@ -121,6 +122,7 @@ func newCrashFS(seed uint64) *crashFS {
 		dirs:    map[string]bool{},
 		faults:  map[int]error{},
 		removed: map[string]uint64{},
+		reads:   map[string]int64{},
 	}
 }
 
@@ -312,9 +314,33 @@ func (c *crashFS) Remove(name string) error {
 	return nil
 }
 
+// Rename moves a name to another inode, replacing what newname named. Like
+// any directory change it is durable only after SyncDir; a torn crash may
+// keep either name's change without the other's (a superset of what a
+// journaling file system allows: the store must cope with both or neither).
+func (c *crashFS) Rename(oldname, newname string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	oldname, newname = filepath.Clean(oldname), filepath.Clean(newname)
+	if err := c.step("rename", oldname); err != nil {
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
+	}
+	ino := c.files[oldname]
+	if ino == nil || !c.dirs[filepath.Dir(newname)] {
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: fs.ErrNotExist}
+	}
+	c.noteRemoved(newname)
+	c.files[newname] = ino
+	delete(c.files, oldname)
+	return nil
+}
+
 // noteRemoved records the seqs a removed segment may have held: everything
 // below the next segment's base.
 func (c *crashFS) noteRemoved(name string) {
+	if _, ok := parseSegmentName(filepath.Base(name)); !ok || c.files[name] == nil {
+		return
+	}
 	var later []uint64
 	for n := range c.files {
 		if filepath.Dir(n) == filepath.Dir(name) && n > name {
@@ -408,6 +434,7 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	n := copy(p, f.ino.data[off:])
+	f.fs.reads[f.name] += int64(n)
 	if n < len(p) {
 		return n, io.EOF
 	}
@@ -520,4 +547,40 @@ func (c *crashFS) segmentFiles(dir string) []string {
 		}
 	}
 	return out
+}
+
+// clone returns an independent copy of the FS in its current state (files,
+// what is durable, directories), for opening the same crash state twice.
+func (c *crashFS) clone() *crashFS {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := newCrashFS(c.rng.Uint64())
+	inodes := map[*inode]*inode{} // a name in files and durable shares one inode
+	cp := func(ino *inode) *inode {
+		if inodes[ino] == nil {
+			inodes[ino] = &inode{data: slices.Clone(ino.data), synced: slices.Clone(ino.synced), dirty: slices.Clone(ino.dirty)}
+		}
+		return inodes[ino]
+	}
+	for n, ino := range c.files {
+		d.files[n] = cp(ino)
+	}
+	for n, ino := range c.durable {
+		d.durable[n] = cp(ino)
+	}
+	maps.Copy(d.dirs, c.dirs)
+	return d
+}
+
+// removeIndexes deletes every segment index file in dir, durably (test setup).
+func (c *crashFS) removeIndexes(dir string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range []map[string]*inode{c.files, c.durable} {
+		for n := range m {
+			if _, ok := parseIndexName(filepath.Base(n)); ok && filepath.Dir(n) == filepath.Clean(dir) {
+				delete(m, n)
+			}
+		}
+	}
 }

@@ -5,13 +5,15 @@ import (
 	"context"
 	"encoding/binary"
 	"flag"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/format-v1 from the current code")
+var update = flag.Bool("update", false, "rewrite testdata/format-v2 from the current code")
 
 // formatRecords are the records of the format fixture: empty, text, binary,
 // and one long enough to need more than one byte of length.
@@ -23,10 +25,12 @@ var formatRecords = [][]byte{
 	[]byte(`{"deviceId":"d1","body":"x"}`),
 }
 
-// TestFormat_Golden pins the on-disk format (STYLE 12): the segment files
-// written for formatRecords must equal testdata/format-v1 byte for byte,
-// and the fixture must open and read back. A format change shows up here;
-// regenerate only on purpose, with -update, and say so in doc.go.
+// TestFormat_Golden pins the on-disk format (STYLE 12): the segment and
+// index files written for formatRecords must equal testdata/format-v2 byte
+// for byte, and the fixture must open and read back. A format change shows
+// up here; regenerate only on purpose, with -update, and say so in doc.go.
+// testdata/format-v1 is the same log as written before index files existed
+// (format 1); it is never regenerated: TestIndex_OldLog_v1 opens it.
 func TestFormat_Golden(t *testing.T) {
 	fs := newCrashFS(1)
 	var nanos int64 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano()
@@ -41,10 +45,11 @@ func TestFormat_Golden(t *testing.T) {
 		}
 	}
 	mustClose(t, l)
-	golden := filepath.Join("testdata", "format-v1")
-	names := fs.segmentFiles("/d")
-	if len(names) != 3 {
-		t.Fatalf("fixture has %d segments, want 3", len(names))
+	golden := filepath.Join("testdata", "format-v2")
+	names, _ := fs.ReadDir("/d")
+	want := []string{indexName(1), segmentName(1), indexName(4), segmentName(4), segmentName(5)}
+	if !slices.Equal(names, want) {
+		t.Fatalf("fixture has files %v, want %v", names, want)
 	}
 	for _, name := range names {
 		got := fs.readFile("/d/" + name)
@@ -75,13 +80,23 @@ func TestFormat_Golden(t *testing.T) {
 		t.Errorf("first record header % x", b[:24])
 	}
 
-	// The fixture opens and reads back with the OS file system.
+	// The index of segment 1, field by field, as doc.go describes it.
+	x, _ := os.ReadFile(filepath.Join(golden, indexName(1)))
+	if len(x) != indexHeader+indexEntrySize+4 || string(x[:8]) != "OPSTIDX1" || le.Uint64(x[8:]) != 1 ||
+		le.Uint64(x[16:]) != 3 || le.Uint64(x[24:]) != 3 || le.Uint64(x[32:]) != uint64(len(b)) ||
+		int64(le.Uint64(x[40:])) != first || le.Uint32(x[48:]) != 1 || le.Uint64(x[52:]) != 1 || le.Uint64(x[60:]) != 0 ||
+		le.Uint32(x[68:]) != crc32.Checksum(x[:68], crc32.MakeTable(crc32.Castagnoli)) {
+		t.Errorf("index of segment 1: % x", x)
+	}
+
+	// The fixture opens and reads back with the OS file system, the sealed
+	// segments from their indexes.
 	dir := copyDir(t, golden)
 	l = mustOpen(t, dir, Options{})
 	defer mustClose(t, l)
 	recs := readAll(t, l)
-	if st := l.Stats(); len(recs) != len(formatRecords) || st.Truncated != 0 || st.Corrupt != 0 {
-		t.Fatalf("fixture read back %d records, stats %+v", len(recs), st)
+	if st := l.Stats(); len(recs) != len(formatRecords) || st.Truncated != 0 || st.Corrupt != 0 || l.trusted != 2 {
+		t.Fatalf("fixture read back %d records, stats %+v, %d segments from their index", len(recs), st, l.trusted)
 	}
 	for i, r := range recs {
 		wantTime := time.Unix(0, first+1500*int64(max(0, i-2))).UTC()

@@ -12,17 +12,20 @@ import (
 type FS interface {
 	OpenFile(name string, flag int, perm os.FileMode) (File, error)
 	Remove(name string) error
+	// Rename replaces newname with oldname atomically (index files are
+	// written to a temporary name, synced, then renamed into place).
+	Rename(oldname, newname string) error
 	ReadDir(dir string) ([]string, error) // names only, sorted
 	MkdirAll(dir string, perm os.FileMode) error
-	// SyncDir makes the directory's entries (files created or removed in it)
-	// durable.
+	// SyncDir makes the directory's entries (files created, renamed or
+	// removed in it) durable.
 	SyncDir(dir string) error
 }
 
-// File is an open segment file. The store writes with WriteAt only: records
-// go at the committed offset, which may lie inside space the store filled
-// with zeros ahead of time (see doc.go, Preallocation), so files are never
-// opened with os.O_APPEND.
+// File is an open segment or index file. The store writes with WriteAt
+// only: records go at the committed offset, which may lie inside space the
+// store filled with zeros ahead of time (see doc.go, Preallocation), so
+// files are never opened with os.O_APPEND.
 type File interface {
 	io.ReaderAt
 	io.WriterAt
@@ -51,6 +54,8 @@ func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 }
 
 func (osFS) Remove(name string) error { return os.Remove(name) }
+
+func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
 
 func (osFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
 

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
@@ -103,5 +105,20 @@ func waitStats(t *testing.T, l *Log, ok func(Stats) bool) {
 			t.Fatalf("stats %+v never reached the expected state", l.Stats())
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// quiesce waits until the writer has finished everything queued before,
+// including what it does after answering callers (the MaxBytes policy,
+// preallocation), so that a test can count or fail the operations that
+// follow. A seal request that can never seal is the barrier.
+func quiesce(t testing.TB, l *Log) {
+	t.Helper()
+	r := &request{seal: true, before: math.MinInt64, res: make(chan result, 1)}
+	if err := l.send(context.Background(), r); err != nil {
+		t.Fatalf("quiesce: %v", err)
+	}
+	if res := <-r.res; res.err != nil {
+		t.Fatalf("quiesce: %v", res.err)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -97,7 +95,7 @@ type Stats struct {
 	First, Last  uint64
 	Dropped      int64 // records deleted by the MaxBytes policy since Open
 	Truncated    int64 // bytes cut from torn tails at Open (up to the last non-zero byte)
-	Corrupt      int64 // corrupt ranges found at Open (reported, skipped)
+	Corrupt      int64 // corrupt ranges found in sealed segments, at Open or by reads (reported, skipped)
 }
 
 // Log is an append-only, crash-safe log of records in segment files of one
@@ -130,6 +128,7 @@ type Log struct {
 	truncated  int64
 	corrupt    int64
 	groups     int64 // committed groups (= fdatasyncs of records), for benchmarks
+	trusted    int   // sealed segments Open took from their index, unscanned
 	hints      [readHints]hint
 	nextHint   int
 }
@@ -156,139 +155,15 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := l.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
+	start := time.Now()
 	if err := l.recover(); err != nil {
 		l.closeSegments()
 		return nil, err
 	}
+	l.log.Debug("store: opened", "segments", len(l.segs), "from_index", l.trusted,
+		"last", l.last, "took", time.Since(start))
 	go l.writeLoop()
 	return l, nil
-}
-
-// recover opens and scans every segment, truncates a torn tail of the last
-// one and sets up the writer after the highest valid seq.
-func (l *Log) recover() error {
-	bases, err := l.listSegments()
-	if err != nil {
-		return err
-	}
-	if len(bases) == 0 {
-		return l.createFirst()
-	}
-	for i, base := range bases {
-		var limit uint64
-		if i+1 < len(bases) {
-			limit = bases[i+1]
-		}
-		if err := l.recoverSegment(base, limit); err != nil {
-			return err
-		}
-	}
-	active := l.segs[len(l.segs)-1]
-	l.last = active.lastSeq()
-	l.w = writer{seg: active, next: active.base + active.n}
-	return nil
-}
-
-// listSegments returns the base seqs of the segment files, ascending.
-func (l *Log) listSegments() ([]uint64, error) {
-	names, err := l.fs.ReadDir(l.dir)
-	if err != nil {
-		return nil, fmt.Errorf("store: list %s: %w", l.dir, err)
-	}
-	var bases []uint64
-	for _, name := range names {
-		if base, ok := parseSegmentName(name); ok {
-			bases = append(bases, base) // zero padding: name order is seq order
-		}
-	}
-	return bases, nil
-}
-
-// createFirst creates segment 1 of a new log and makes it, and the log
-// directory itself, durable.
-func (l *Log) createFirst() error {
-	path := segmentPath(l.dir, 1)
-	f, err := l.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("store: create %s: %w", path, err)
-	}
-	s := newSegment(1, path, f)
-	l.segs = []*segment{s}
-	l.w = writer{seg: s, next: 1}
-	for _, d := range []string{l.dir, filepath.Dir(l.dir)} {
-		if err := l.fs.SyncDir(d); err != nil {
-			return fmt.Errorf("store: sync dir %s: %w", d, err)
-		}
-	}
-	return nil
-}
-
-// recoverSegment scans one segment. The last one (limit 0) is the active
-// segment: zeros after its records are preallocated space, anything else
-// there is a torn write and is cut off. In a sealed segment a bad record is
-// corruption: it is reported and the valid prefix is served, the bytes
-// after it stay on disk untouched.
-func (l *Log) recoverSegment(base, limit uint64) error {
-	path := segmentPath(l.dir, base)
-	flag := os.O_RDONLY
-	if limit == 0 {
-		flag = os.O_RDWR
-	}
-	f, err := l.fs.OpenFile(path, flag, 0o600)
-	if err != nil {
-		return fmt.Errorf("store: open segment %s: %w", path, err)
-	}
-	res, err := scanSegment(f, base, path, limit)
-	if err != nil {
-		_ = f.Close() // the read error is what matters
-		return fmt.Errorf("store: scan segment %s: %w", path, err)
-	}
-	s := res.seg
-	l.segs = append(l.segs, s)
-	switch {
-	case limit == 0:
-		return l.recoverTail(s, res.reason)
-	case res.reason != "":
-		l.corrupt++
-		l.log.Error("store: corrupt segment: serving its valid prefix, skipping the rest",
-			"segment", path, "reason", res.reason, "valid_records", s.n, "bad_bytes", s.disk-s.size)
-	case limit != 0 && s.base+s.n < limit:
-		l.corrupt++
-		l.log.Error("store: records missing at the end of a sealed segment",
-			"segment", path, "first_missing", s.base+s.n, "next_segment", limit)
-	}
-	return nil
-}
-
-// recoverTail deals with what follows the active segment's valid prefix.
-// Zeros only: space the writer preallocated, kept for the next appends. Any
-// non-zero byte: a torn write, cut off (with the zeros after it) and the
-// cut made durable before anything is appended; the bytes up to the last
-// non-zero one are counted as truncated.
-func (l *Log) recoverTail(s *segment, reason string) error {
-	file := s.disk
-	s.disk, s.alloc = s.size, file
-	if file == s.size {
-		return nil
-	}
-	end, err := nonZeroEnd(s.f, s.size, file)
-	if err != nil {
-		return fmt.Errorf("store: scan tail of %s: %w", s.path, err)
-	}
-	if end == s.size {
-		return nil // preallocated
-	}
-	if err := s.f.Truncate(s.size); err != nil {
-		return fmt.Errorf("store: truncate %s to %d: %w", s.path, s.size, err)
-	}
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("store: sync %s: %w", s.path, err)
-	}
-	s.alloc = s.size
-	l.truncated += end - s.size
-	l.log.Warn("store: truncated torn tail of the active segment",
-		"segment", s.path, "reason", reason, "bytes", end-s.size, "valid_records", s.n)
-	return nil
 }
 
 // Close stops accepting appends, waits until the writer has committed (or

@@ -35,9 +35,12 @@ type hint struct {
 // over them), and so is a corrupt range found at Open. max < 1 returns
 // nothing.
 //
-// Records are checksummed again as they are read. A bad record or an I/O
-// error ends the batch: the records before it are returned without error,
-// and the next Read, which starts at the bad record, returns the error.
+// Records are checksummed again as they are read. A bad record in a sealed
+// segment is handled as Open handles one it finds (Open does not scan a
+// segment it has a valid index for): logged, counted in Stats.Corrupt, the
+// rest of that segment skipped. A bad record in the active segment or an
+// I/O error ends the batch: the records before it are returned without
+// error, and the next Read, which starts there, returns the error.
 // The Data slices may share one backing array; the caller owns them.
 // Safe to call concurrently with appends and trims.
 func (l *Log) Read(after uint64, max int, maxBytes int) ([]Record, error) {
@@ -53,7 +56,7 @@ func (l *Log) Read(after uint64, max int, maxBytes int) ([]Record, error) {
 		}
 		err = b.readSegment(c)
 		l.release(c, err == nil)
-		if err != nil {
+		if err != nil && !l.quarantine(c, err) {
 			return b.result(err)
 		}
 		next = c.endSeq
@@ -147,10 +150,10 @@ func (b *batch) readSegment(c *cursor) error {
 			return err
 		}
 		n, err := b.parse(c, buf)
+		c.off += int64(n) // on a bad record: where it starts
 		if err != nil {
 			return err
 		}
-		c.off += int64(n)
 	}
 	return nil
 }
@@ -170,7 +173,7 @@ func (b *batch) parse(c *cursor, buf []byte) (int, error) {
 		h := decodeHeader(buf[p:])
 		total := headerSize + int(h.size)
 		if c.off+int64(p)+int64(total) > c.end || h.seq != c.seq {
-			return 0, corruptAt(c, fmt.Sprintf("header seq %d len %d", h.seq, h.size))
+			return p, corruptAt(c, fmt.Sprintf("header seq %d len %d", h.seq, h.size))
 		}
 		if len(buf)-p < total {
 			if p > 0 {
@@ -224,6 +227,43 @@ func readAt(s *segment, off, n int64) ([]byte, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	return nil, fmt.Errorf("store: read %s at %d: %w", s.path, off, err)
+}
+
+// quarantine deals with a read error in c's segment and reports whether the
+// read may go on with the next segment. A corrupt record (c.seq at c.off)
+// in a sealed segment ends that segment's records, as if Open had found
+// it: logged, counted, and the segment's index removed, so that the next
+// Open scans the segment and reports the damage itself. Anything else, and
+// damage in the active segment (whose records go on after it), is an error.
+func (l *Log) quarantine(c *cursor, err error) bool {
+	if !errors.Is(err, errCorrupt) {
+		return false
+	}
+	s := c.seg
+	l.mu.Lock()
+	if !s.retired && s == l.segs[len(l.segs)-1] {
+		l.mu.Unlock()
+		return false
+	}
+	cut := !s.retired && c.seq < s.base+s.n // not trimmed, not cut by another reader
+	indexed := cut && s.indexed
+	if cut {
+		s.n, s.size, s.indexed = c.seq-s.base, c.off, false
+		k := sort.Search(len(s.index), func(i int) bool { return s.index[i].seq >= c.seq })
+		s.index = s.index[:k]
+		l.corrupt++
+	}
+	l.mu.Unlock()
+	if cut {
+		l.log.Error("store: corrupt record in a sealed segment: serving its valid prefix, skipping the rest",
+			"segment", s.path, "seq", c.seq, "offset", c.off, "err", err)
+	}
+	if indexed {
+		if err := l.removeIndex(s.base); err != nil {
+			l.log.Warn("store: could not remove the index of a corrupt segment", "segment", s.path, "err", err)
+		}
+	}
+	return true
 }
 
 // errCorrupt marks committed bytes that no longer check out (they did when

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -176,8 +177,11 @@ func TestRecover_TruncatedTail_A5(t *testing.T) {
 }
 
 // TestRecover_CorruptSealed_A6: a flipped bit or a zeroed 4 KiB block in a
-// sealed segment is found by the checksum; Open succeeds, counts it, serves
-// that segment's records before the damage and every other segment's.
+// sealed segment is found by the checksum; Open succeeds, serves that
+// segment's records before the damage and every other segment's, and
+// counts it. The segment has a valid index, so Open trusts it and the
+// damage is found by the read; the read drops that index, so the next Open
+// scans the segment and finds the damage itself.
 func TestRecover_CorruptSealed_A6(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
 	src := t.TempDir()
@@ -216,14 +220,29 @@ func TestRecover_CorruptSealed_A6(t *testing.T) {
 					}
 				}
 				nextBase, _ := parseSegmentName(filepath.Base(segs[k+1]))
-				l := mustOpen(t, dir, Options{})
-				if st := l.Stats(); st.Corrupt != 1 || st.Truncated != 0 || st.Last != uint64(len(written)-1) {
-					t.Fatalf("%s in segment %d at %d: stats %+v", name, k, first, st)
-				}
 				lost := func(seq uint64) bool { return seq > lastGood && seq < nextBase }
+				l := mustOpen(t, dir, Options{})
+				if st := l.Stats(); st.Corrupt != 0 || st.Truncated != 0 || st.Last != uint64(len(written)-1) {
+					t.Fatalf("%s in segment %d at %d: stats %+v at Open, want the index trusted", name, k, first, st)
+				}
 				checkRecovered(t, l, written, func(seq uint64) bool { return !lost(seq) })
+				if st := l.Stats(); st.Corrupt != 1 || st.First != 1 {
+					t.Fatalf("%s in segment %d at %d: stats %+v after reading", name, k, first, st)
+				}
 				if seq, err := l.Append(context.Background(), []byte("after")); err != nil || seq != uint64(len(written)) {
 					t.Fatalf("Append = %d, %v", seq, err)
+				}
+				mustClose(t, l)
+				if _, err := os.Stat(strings.TrimSuffix(path, segSuffix) + idxSuffix); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("the damaged segment's index was kept: %v", err)
+				}
+				l = mustOpen(t, dir, Options{})
+				if st := l.Stats(); st.Corrupt != 1 || st.Truncated != 0 || st.Last != uint64(len(written)) {
+					t.Fatalf("%s in segment %d at %d: stats %+v at reopen, want the damage found by Open", name, k, first, st)
+				}
+				checkRecovered(t, l, append(written, []byte("after")), func(seq uint64) bool { return !lost(seq) })
+				if st := l.Stats(); st.Corrupt != 1 {
+					t.Fatalf("%s in segment %d at %d: stats %+v after reading again", name, k, first, st)
 				}
 				mustClose(t, l)
 				if got, _ := os.ReadFile(path); !bytes.Equal(got, b) {
@@ -325,22 +344,30 @@ func TestAppend_DiskFull_A7(t *testing.T) {
 // append succeeds with the next consecutive seq, and a power loss right
 // after leaves exactly the acknowledged records.
 func TestAppend_FailurePaths_A8(t *testing.T) {
-	// Operations of an Append that rolls: sync old, create, sync dir, write,
+	// Operations of an Append that rolls: sync old, write the old segment's
+	// index (create temp, write, sync, rename), create, sync dir, write,
 	// sync. After a failure the next Append first repairs: truncate, sync.
+	// A failed index write only costs a scan at the next Open (which then
+	// writes the index): the Append succeeds.
 	cases := []struct {
 		name    string
 		rolls   bool
 		failOps []int // operations (from the failing Append's start) that fail
+		indexed bool  // only the index write fails: the Append succeeds
 	}{
-		{"write", false, []int{1}},
-		{"sync", false, []int{2}},
-		{"repair truncate", false, []int{1, 3}},
-		{"repair sync", false, []int{1, 4}},
-		{"roll sync old", true, []int{1}},
-		{"roll create", true, []int{2}},
-		{"roll sync dir", true, []int{3}},
-		{"write after roll", true, []int{4}},
-		{"sync after roll", true, []int{5}},
+		{"write", false, []int{1}, false},
+		{"sync", false, []int{2}, false},
+		{"repair truncate", false, []int{1, 3}, false},
+		{"repair sync", false, []int{1, 4}, false},
+		{"roll sync old", true, []int{1}, false},
+		{"roll index create", true, []int{2}, true},
+		{"roll index write", true, []int{3}, true},
+		{"roll index sync", true, []int{4}, true},
+		{"roll index rename", true, []int{5}, true},
+		{"roll create", true, []int{6}, false},
+		{"roll sync dir", true, []int{7}, false},
+		{"write after roll", true, []int{8}, false},
+		{"sync after roll", true, []int{9}, false},
 	}
 	for _, tc := range cases {
 		for i := range 8 {
@@ -356,10 +383,15 @@ func TestAppend_FailurePaths_A8(t *testing.T) {
 			for _, op := range tc.failOps {
 				fs.inject(op, syscall.EIO)
 			}
-			if _, err := l.Append(context.Background(), []byte("failed-record!")); !errors.Is(err, syscall.EIO) {
+			seq := n + 1
+			if got, err := l.Append(context.Background(), data(seq)); tc.indexed && (err != nil || got != uint64(seq)) {
+				t.Fatalf("%s: Append = %d, %v; want %d", tc.name, got, err, seq)
+			} else if !tc.indexed && !errors.Is(err, syscall.EIO) {
 				t.Fatalf("%s: Append = %v, want EIO", tc.name, err)
+			} else if tc.indexed {
+				seq++
 			}
-			for seq := n + 1; l.Last() < uint64(n+2); {
+			for l.Last() < uint64(n+2) {
 				// A repair failure fails one more group; then it works.
 				if got, err := l.Append(context.Background(), data(seq)); err == nil {
 					if got != uint64(seq) {
@@ -371,11 +403,17 @@ func TestAppend_FailurePaths_A8(t *testing.T) {
 				}
 			}
 			checkSeqs(t, l, 1, uint64(n+2))
+			if idx := fs.readFile(indexPath("/d", 1)); tc.rolls && (idx == nil) != tc.indexed {
+				t.Fatalf("%s: index of the sealed segment present %v", tc.name, idx != nil)
+			}
 			mustClose(t, l)
 			fs.Crash(dropUnsynced)
 			l = mustOpen(t, "/d", opts)
 			checkSeqs(t, l, 1, uint64(n+2))
 			mustClose(t, l)
+			if tc.rolls && fs.readFile(indexPath("/d", 1)) == nil {
+				t.Fatalf("%s: Open did not write the missing index", tc.name)
+			}
 		}
 	}
 }
@@ -393,7 +431,7 @@ func TestTrim_RemoveFails_A8(t *testing.T) {
 		t.Fatalf("TrimThrough = %d, %v; want 0, EIO", n, err)
 	}
 	checkSeqs(t, l, 1, 7)
-	fs.inject(2, syscall.EIO) // the sync dir after the first remove
+	fs.inject(3, syscall.EIO) // the sync dir after the first remove (segment, index)
 	if n, err := l.TrimThrough(6); !errors.Is(err, syscall.EIO) || n != 3 {
 		t.Fatalf("TrimThrough = %d, %v; want 3, EIO", n, err)
 	}
@@ -441,7 +479,7 @@ func TestTrim_SyncDirFails_A8(t *testing.T) {
 	l := mustOpen(t, "/d", opts)
 	defer mustClose(t, l)
 	appendN(t, l, 1, 10)
-	fs.inject(2, syscall.EIO) // the sync dir after removing segment 1
+	fs.inject(3, syscall.EIO) // the sync dir after removing segment 1 and its index
 	if n, err := l.TrimThrough(3); !errors.Is(err, syscall.EIO) || n != 3 {
 		t.Fatalf("TrimThrough(3) = %d, %v; want 3, EIO", n, err)
 	}
@@ -452,7 +490,7 @@ func TestTrim_SyncDirFails_A8(t *testing.T) {
 	if n, err := l.TrimThrough(6); err != nil || n != 3 {
 		t.Fatalf("TrimThrough(6) = %d, %v; want 3", n, err)
 	}
-	want := []string{"syncdir d", "remove " + segmentName(4), "syncdir d"}
+	want := []string{"syncdir d", "remove " + segmentName(4), "remove " + indexName(4), "syncdir d"}
 	if !slices.Equal(ops, want) {
 		t.Fatalf("operations %q, want %q", ops, want)
 	}

@@ -69,6 +69,7 @@ type segment struct {
 	index   []indexEntry // sparse, ascending; index[0] is the first record
 	refs    int          // readers using f
 	retired bool         // deleted or log closed: close f when refs drops to 0
+	indexed bool         // sealed, and an index file was written or found for it
 }
 
 func newSegment(base uint64, path string, f File) *segment {

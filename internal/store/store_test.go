@@ -23,7 +23,8 @@ func memOpts() (Options, *crashFS, *testClock) {
 
 func data(i int) []byte { return fmt.Appendf(nil, "record-%04d", i) }
 
-// appendN appends records data(from..from+n-1) one call each.
+// appendN appends records data(from..from+n-1) one call each, and waits
+// until the writer is idle (see quiesce).
 func appendN(t *testing.T, l *Log, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
@@ -31,6 +32,7 @@ func appendN(t *testing.T, l *Log, from, n int) {
 			t.Fatalf("Append %d: %v", i, err)
 		}
 	}
+	quiesce(t, l)
 }
 
 func TestAppendRead_RoundTrip(t *testing.T) {
@@ -323,7 +325,7 @@ func TestTrimThrough(t *testing.T) {
 	// sealed segments: Last survives a restart through the active
 	// segment's name.
 	appendN(t, l, 11, 2)
-	fs.inject(4, syscall.EIO) // sync old, create, sync dir, write
+	fs.inject(8, syscall.EIO) // sync old, index (create, write, sync, rename), create, sync dir, write
 	if _, err := l.Append(context.Background(), data(13)); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("Append with a failing write = %v", err)
 	}

@@ -81,11 +81,11 @@ func (l *Log) enforceCap() {
 }
 
 // trim deletes sealed segments from the oldest while drop says so. Each
-// deletion is Remove then SyncDir, one segment at a time: un-synced
-// directory changes may persist in any order after a power loss, and
-// deleting oldest-first with a sync between keeps every crash state a
-// prefix-trimmed log (no hole in the middle). A reader still holding a
-// deleted segment keeps reading it through its open file.
+// deletion is Remove (the segment, then its index) then SyncDir, one
+// segment at a time: un-synced directory changes may persist in any order
+// after a power loss, and deleting oldest-first with a sync between keeps
+// every crash state a prefix-trimmed log (no hole in the middle). A reader
+// still holding a deleted segment keeps reading it through its open file.
 func (l *Log) trim(drop func(s *segment, totalBytes int64) bool) (int64, error) {
 	l.trimMu.Lock()
 	defer l.trimMu.Unlock()
@@ -106,7 +106,15 @@ func (l *Log) trim(drop func(s *segment, totalBytes int64) bool) (int64, error) 
 		l.segs = l.segs[1:]
 		s.retireLocked()
 		removed += int64(s.n)
+		indexed := s.indexed
 		l.mu.Unlock()
+		if indexed {
+			// The same directory sync covers it. Should this fail, the
+			// next Open removes the index of a segment that is gone.
+			if err := l.removeIndex(s.base); err != nil {
+				l.log.Warn("store: trim: could not remove a deleted segment's index", "segment", s.path, "err", err)
+			}
+		}
 		if err := l.syncRemoves(); err != nil {
 			return removed, err
 		}

@@ -388,6 +388,19 @@ func (l *Log) preallocate() {
 	l.w.preFailing = false
 }
 
+// indexSealed writes the index of a segment just sealed, so the next Open
+// need not scan it. A failure costs that scan only: it is logged, and the
+// roll goes on.
+func (l *Log) indexSealed(s *segment) {
+	if err := l.writeIndex(s); err != nil {
+		l.log.Warn("store: could not write segment index; Open will scan the segment", "segment", s.path, "err", err)
+		return
+	}
+	l.mu.Lock()
+	s.indexed = true
+	l.mu.Unlock()
+}
+
 // zeroFill writes zeros to f from from up to to.
 func zeroFill(f File, from, to int64) error {
 	for off := from; off < to; {
@@ -422,9 +435,10 @@ func (l *Log) sealIfOlder(before int64) error {
 
 // roll seals the active segment and starts the next one, named by the next
 // seq. The sealed file is cut to its records (no preallocated zeros in a
-// sealed segment) and synced first. The new file's directory entry is
-// durable before any record is written to it, so recovery never finds
-// records in a file it cannot see.
+// sealed segment) and synced first, then its index is written (the
+// directory sync of the new segment makes the index's name durable too).
+// The new file's directory entry is durable before any record is written
+// to it, so recovery never finds records in a file it cannot see.
 func (l *Log) roll() error {
 	old := l.w.seg
 	if old.alloc > old.size {
@@ -436,6 +450,7 @@ func (l *Log) roll() error {
 	if err := old.f.Sync(); err != nil {
 		return fmt.Errorf("store: roll: sync %s: %w", old.path, err)
 	}
+	l.indexSealed(old)
 	path := segmentPath(l.dir, l.w.next)
 	// O_TRUNC: a file left by an earlier roll that failed at SyncDir is empty
 	// or holds nothing acknowledged.
