@@ -56,6 +56,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"cloud serve --cert c.pem", "--cert and --key go together"},
 		{"cloud serve --hostname ,", "give at least one host name"},
 		{"cloud serve --max-connections -1", "--max-connections must not be negative"},
+		{"cloud serve --max-client-rate -5", "--max-client-rate must not be negative"},
 		{"version now", "want 0 argument(s)"},
 	}
 	for _, tc := range tests {

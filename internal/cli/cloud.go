@@ -59,21 +59,11 @@ func newCloudServeCmd(e *env) *cobra.Command {
 			if cfg.EventRetention < 0 {
 				return usagef("--event-retention must not be negative")
 			}
-			switch {
-			case clientRate < 0:
-				return usagef("--max-client-rate must not be negative")
-			case clientRate == 0:
-				cfg.MaxClientRate = -1 // no limit
-			default:
-				cfg.MaxClientRate = clientRate
+			if cfg.MaxClientRate, err = limitFlag("--max-client-rate", clientRate); err != nil {
+				return err
 			}
-			switch {
-			case maxConns < 0:
-				return usagef("--max-connections must not be negative")
-			case maxConns == 0:
-				cfg.MaxConnections = -1 // no cap
-			default:
-				cfg.MaxConnections = maxConns
+			if cfg.MaxConnections, err = limitFlag("--max-connections", maxConns); err != nil {
+				return err
 			}
 			cfg.Logger = log
 			err = e.runCloud(c.Context(), cfg)
@@ -148,4 +138,16 @@ func newCloudConnStrCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data", DefaultDataDir, "the cloud's state directory")
 	cmd.Flags().StringVar(&policy, "policy", "iothubowner", "shared access policy name")
 	return cmd
+}
+
+// limitFlag maps a limit flag to its Config value: the flag's 0 means "no limit", which Config
+// spells -1 (its 0 means "the default"); negative flags are refused.
+func limitFlag[T int | float64](name string, v T) (T, error) {
+	switch {
+	case v < 0:
+		return 0, usagef("%s must not be negative", name)
+	case v == 0:
+		return -1, nil
+	}
+	return v, nil
 }
