@@ -17,13 +17,6 @@ import (
 	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
-// broker is a running broker process (launch.Outpost, launch.Mosquitto).
-type broker interface {
-	Target(transport string) mqttload.Target
-	Pid() int
-	Stop()
-}
-
 // bench owns the temp directory, the devices and the broker processes of one invocation.
 type bench struct {
 	opts      options
@@ -116,7 +109,7 @@ func (b *bench) startOutpost(ctx context.Context) (*launch.Outpost, error) {
 }
 
 // startBroker starts a fresh broker process for target.
-func (b *bench) startBroker(ctx context.Context, target string) (broker, error) {
+func (b *bench) startBroker(ctx context.Context, target string) (launch.Broker, error) {
 	if strings.HasPrefix(target, "outpost") {
 		if b.outpostUp != nil {
 			return nil, fmt.Errorf("not set up: %w", b.outpostUp)
@@ -150,7 +143,7 @@ func (b *bench) measure(ctx context.Context, target string) result {
 	return r
 }
 
-func (b *bench) measureHeld(ctx context.Context, br broker, t mqttload.Target, r *result) error {
+func (b *bench) measureHeld(ctx context.Context, br launch.Broker, t mqttload.Target, r *result) error {
 	pid := br.Pid()
 	time.Sleep(b.opts.settle) // let the fresh process finish starting before the baseline
 	before, err := sample(pid)

@@ -50,17 +50,9 @@ func parseTargets(s string) ([]targetSpec, error) {
 	return out, nil
 }
 
-// broker is a running broker process serving a plain and a TLS listener (launch.Outpost,
-// launch.Mosquitto).
-type broker interface {
-	Target(transport string) mqttload.Target
-	Pid() int
-	Stop()
-}
-
 // system is a running broker and the devices that connect to it.
 type system struct {
-	broker
+	launch.Broker
 	devices []mqttload.Device
 }
 

@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/outpost-iot/outpost/bench/mqttload"
 )
 
 // FreePort returns a loopback address with a port that was free a moment ago.
@@ -25,6 +27,18 @@ func FreePort() (string, error) {
 	}
 	return addr, nil
 }
+
+// Broker is a running broker process serving a plain ("tcp") and a TLS ("tls") MQTT listener.
+type Broker interface {
+	Target(transport string) mqttload.Target
+	Pid() int
+	Stop()
+}
+
+var (
+	_ Broker = (*Outpost)(nil)
+	_ Broker = (*Mosquitto)(nil)
+)
 
 // Process is a child broker started and stopped by a benchmark.
 type Process struct {
