@@ -95,16 +95,14 @@ func mustClose(t testing.TB, l *Log) {
 // atomicCounter counts across tests.
 type atomicCounter struct{ atomic.Int64 }
 
-// waitStats polls until ok(l.Stats()) or fails after a deadline: for state
-// the writer updates after answering callers.
-func waitStats(t *testing.T, l *Log, ok func(Stats) bool) {
+// checkStats waits until the writer has finished everything queued (see
+// quiesce), including the MaxBytes policy and preallocation it runs after
+// answering callers, then checks ok(l.Stats()).
+func checkStats(t *testing.T, l *Log, ok func(Stats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok(l.Stats()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v never reached the expected state", l.Stats())
-		}
-		time.Sleep(time.Millisecond)
+	quiesce(t, l)
+	if st := l.Stats(); !ok(st) {
+		t.Fatalf("stats %+v not in the expected state", st)
 	}
 }
 

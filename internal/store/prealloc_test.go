@@ -40,8 +40,9 @@ func TestPreallocate_OS(t *testing.T) {
 		}
 		written = append(written, d)
 	}
-	// The chunk is added after the first commit's callers are answered.
-	waitStats(t, l, func(st Stats) bool { return st.Bytes+st.Preallocated == preallocChunk })
+	// The chunk is added after the first commit's callers are answered:
+	// checkStats waits for the writer before it looks.
+	checkStats(t, l, func(st Stats) bool { return st.Bytes+st.Preallocated == preallocChunk })
 	seg := filepath.Join(src, segmentName(1))
 	st := l.Stats()
 	if got := fileSize(t, seg); got != preallocChunk {
@@ -104,7 +105,7 @@ func TestPreallocate_Limits(t *testing.T) {
 	defer mustClose(t, l)
 	size := func(base uint64) int { return len(fs.readFile("/d/" + segmentName(base))) }
 	appendN(t, l, 1, 1)
-	waitStats(t, l, func(st Stats) bool { return st.Preallocated == 65 })
+	checkStats(t, l, func(st Stats) bool { return st.Preallocated == 65 })
 	if size(1) != 100 {
 		t.Fatalf("segment 1 is %d bytes, want 100 (preallocated up to SegmentBytes)", size(1))
 	}
@@ -112,7 +113,7 @@ func TestPreallocate_Limits(t *testing.T) {
 	if size(1) != 105 {
 		t.Fatalf("sealed segment 1 is %d bytes, want its 105 bytes of records", size(1))
 	}
-	waitStats(t, l, func(st Stats) bool { return st.Bytes == 4*35 && st.Preallocated == 65 })
+	checkStats(t, l, func(st Stats) bool { return st.Bytes == 4*35 && st.Preallocated == 65 })
 }
 
 // TestPreallocate_Fails_A7: a preallocation that fails (disk full, EIO, at
@@ -136,7 +137,7 @@ func TestPreallocate_Fails_A7(t *testing.T) {
 			l := mustOpen(t, "/d", opts)
 			fs.inject(tc.op, tc.err)
 			appendN(t, l, 1, 1)
-			waitStats(t, l, func(st Stats) bool { return st.Bytes == 35 })
+			checkStats(t, l, func(st Stats) bool { return st.Bytes == 35 })
 			appendN(t, l, 2, 30) // several segments
 			checkSeqs(t, l, 1, 31)
 			st := l.Stats()

@@ -406,13 +406,13 @@ func TestMaxBytes_DropsOldest(t *testing.T) {
 	opts.MaxBytes = 250
 	l := mustOpen(t, "/d", opts)
 	// The policy runs on the writer right after the commit's callers are
-	// answered, so the stats catch up a moment after Append returns.
+	// answered: checkStats waits for the writer before it looks.
 	appendN(t, l, 1, 9) // 315 bytes: the cap drops segment 1-3 when 9 commits
-	waitStats(t, l, func(st Stats) bool {
+	checkStats(t, l, func(st Stats) bool {
 		return st.Dropped == 3 && st.First == 4 && st.Last == 9 && st.Bytes == 210
 	})
 	appendN(t, l, 10, 4)
-	waitStats(t, l, func(st Stats) bool { return st.Dropped == 6 && st.First == 7 && st.Bytes <= 250 })
+	checkStats(t, l, func(st Stats) bool { return st.Dropped == 6 && st.First == 7 && st.Bytes <= 250 })
 	checkSeqs(t, l, 7, 13)
 	if got := fs.segmentFiles("/d"); !slices.Equal(got, []string{segmentName(7), segmentName(10), segmentName(13)}) {
 		t.Fatalf("segments %v", got)
@@ -424,7 +424,7 @@ func TestMaxBytes_DropsOldest(t *testing.T) {
 	l = mustOpen(t, "/d", opts)
 	defer mustClose(t, l)
 	appendN(t, l, 14, 1)
-	waitStats(t, l, func(st Stats) bool { return st.Segments == 1 && st.Dropped == 6 && st.First == 13 })
+	checkStats(t, l, func(st Stats) bool { return st.Segments == 1 && st.Dropped == 6 && st.First == 13 })
 }
 
 func TestErrTooLarge(t *testing.T) {
