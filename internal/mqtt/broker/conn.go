@@ -328,7 +328,7 @@ func (c *Conn) send(p packet.Packet) error {
 	for {
 		wait := c.out.pushCtrl(b)
 		if wait == nil {
-			c.writer.start(c.writeLoop)
+			c.startWriter()
 			return nil
 		}
 		select { // the write goroutine runs: it has the full queue to write

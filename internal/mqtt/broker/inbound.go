@@ -71,6 +71,6 @@ func (c *Conn) verdict(pa *pendingAck, err error) {
 	}
 	c.ackMu.Unlock()
 	if queued {
-		c.writer.start(c.writeLoop)
+		c.startWriter()
 	}
 }

@@ -188,7 +188,7 @@ func (c *Conn) publish0(topic string, payload []byte) error {
 		return fmt.Errorf("broker: publish to %q: %w", c.clientID, err)
 	}
 	if c.out.push0(b) {
-		c.writer.start(c.writeLoop)
+		c.startWriter()
 		return nil
 	}
 	c.srv.cfg.Metrics.DroppedQoS0()
@@ -212,7 +212,7 @@ func (c *Conn) publish1(ctx context.Context, topic string, payload []byte) error
 		return fmt.Errorf("broker: publish to %q: %w", c.clientID, err)
 	}
 	c.out.push1(b)
-	c.writer.start(c.writeLoop)
+	c.startWriter()
 	select {
 	case <-acked:
 		return nil
@@ -246,6 +246,18 @@ func (c *Conn) writeLoop() {
 			c.Close(err)
 			return
 		}
+	}
+}
+
+// startWriter launches the write goroutine for packets just queued, unless it runs.
+// The goroutine is started from here rather than by a func handed to the worker, so
+// that queueing a packet to a running writer allocates nothing.
+func (c *Conn) startWriter() {
+	if c.writer.begin() {
+		go func() {
+			defer c.writer.wg.Done()
+			c.writeLoop()
+		}()
 	}
 }
 
