@@ -2,11 +2,9 @@ package cli
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,33 +12,6 @@ import (
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
-
-// serveCloud runs `outpost cloud serve args...` in-process until the test ends and returns
-// once ca.pem is written (every listener is bound then). Its logs go to the returned buffer.
-func serveCloud(t *testing.T, args ...string) *syncBuffer {
-	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
-	served := make(chan int, 1)
-	go func() {
-		e := &env{getenv: mapEnv(nil), stdin: strings.NewReader(""), stdout: logs, stderr: logs}
-		served <- run(ctx, append([]string{"cloud", "serve", "--data", dir, "--log-level", "warn"}, args...), e)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-served:
-			if code != 0 {
-				t.Errorf("cloud serve exit %d: %s", code, logs.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("cloud serve did not stop")
-		}
-	})
-	testutil.WaitFile(t, filepath.Join(dir, "ca.pem"), 20*time.Second)
-	return logs
-}
 
 // scrape returns the value of the metric line starting with series ("" when absent).
 func scrape(t *testing.T, addr, series string) string {
@@ -70,7 +41,7 @@ func TestCloudServe_MaxConnections(t *testing.T) {
 		t.Skip("starts a cloud")
 	}
 	plain, metrics := testutil.FreePort(t), testutil.FreePort(t)
-	logs := serveCloud(t, "--mqtt-listen", testutil.FreePort(t), "--https-listen", testutil.FreePort(t),
+	_, logs := serveCloud(t, "--mqtt-listen", testutil.FreePort(t), "--https-listen", testutil.FreePort(t),
 		"--dev-plain-mqtt", plain, "--metrics-listen", metrics, "--max-connections", "2")
 	for range 2 {
 		nc, err := net.Dial("tcp", plain)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/hubclient/hubclienttest"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -86,6 +87,52 @@ func runLines(t *testing.T, envVars map[string]string, n int, args ...string) re
 	out.mu.Lock()
 	defer out.mu.Unlock()
 	return result{out.buf.String(), errb.String(), code}
+}
+
+// syncBuffer is a bytes.Buffer safe for the cloud's concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serveCloud runs `outpost cloud serve args...` in-process until the test ends and returns
+// once ca.pem is written (every listener is bound then), with the cloud's data directory and
+// the buffer its logs go to.
+func serveCloud(t *testing.T, args ...string) (dir string, logs *syncBuffer) {
+	t.Helper()
+	dir = t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &syncBuffer{}
+	served := make(chan int, 1)
+	go func() {
+		e := &env{getenv: mapEnv(nil), stdin: strings.NewReader(""), stdout: logs, stderr: logs}
+		served <- run(ctx, append([]string{"cloud", "serve", "--data", dir, "--log-level", "warn"}, args...), e)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-served:
+			if code != 0 {
+				t.Errorf("cloud serve exit %d: %s", code, logs.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("cloud serve did not stop")
+		}
+	})
+	testutil.WaitFile(t, filepath.Join(dir, "ca.pem"), 20*time.Second)
+	return dir, logs
 }
 
 func mapEnv(m map[string]string) func(string) string {

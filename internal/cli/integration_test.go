@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,61 +12,20 @@ import (
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer safe for the cloud's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestIntegration_CloudAndCommands runs `outpost cloud serve` in-process and drives the other
 // commands against it through the real REST API.
 func TestIntegration_CloudAndCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cloud")
 	}
-	dir := t.TempDir()
 	https := testutil.FreePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
-	served := make(chan int, 1)
-	go func() {
-		e := &env{getenv: mapEnv(nil), stdin: strings.NewReader(""), stdout: logs, stderr: logs}
-		served <- run(ctx, []string{"cloud", "serve", "--data", dir, "--hostname", "localhost,127.0.0.1",
-			"--mqtt-listen", testutil.FreePort(t), "--https-listen", https, "--metrics-listen", "", "--log-level", "warn"}, e)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-served:
-			if code != 0 {
-				t.Errorf("cloud serve exit %d: %s", code, logs.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("cloud serve did not stop")
-		}
-	})
+	dir, logs := serveCloud(t, "--hostname", "localhost,127.0.0.1", "--mqtt-listen", testutil.FreePort(t),
+		"--https-listen", https, "--metrics-listen", "")
 	caFile := filepath.Join(dir, "ca.pem")
-	testutil.WaitFile(t, caFile, 20*time.Second)
 
 	must := func(envVars map[string]string, stdin string, args ...string) string {
 		t.Helper()
-		var r result
-		testutil.Eventually(t, 10*time.Second, func() bool { // the HTTPS listener may bind just after ca.pem
-			r = runWith(t, &env{getenv: mapEnv(envVars), now: time.Now}, stdin, args...)
-			return r.code == 0 || !strings.Contains(r.stderr, "connection refused")
-		}, "cloud reachable")
+		r := runWith(t, &env{getenv: mapEnv(envVars), now: time.Now}, stdin, args...)
 		if r.code != 0 {
 			t.Fatalf("%v: exit %d: %s (cloud log: %s)", args, r.code, r.stderr, logs.String())
 		}
