@@ -7,12 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/outpost-iot/outpost/bench/internal/launch"
+	"github.com/outpost-iot/outpost/bench/internal/tool"
 	"github.com/outpost-iot/outpost/bench/mqttload"
 	"github.com/outpost-iot/outpost/internal/iothub"
 )
@@ -56,12 +57,7 @@ func (b *bench) setup(ctx context.Context) error {
 }
 
 func (b *bench) measuresOutpost() bool {
-	for _, t := range b.opts.targets {
-		if strings.HasPrefix(t, "outpost") {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(b.opts.targets, func(t tool.Target) bool { return t.System == "outpost" })
 }
 
 func (b *bench) createOutpostDevices(ctx context.Context) error {
@@ -109,14 +105,14 @@ func (b *bench) startOutpost(ctx context.Context) (*launch.Outpost, error) {
 }
 
 // startBroker starts a fresh broker process for target.
-func (b *bench) startBroker(ctx context.Context, target string) (launch.Broker, error) {
-	if strings.HasPrefix(target, "outpost") {
+func (b *bench) startBroker(ctx context.Context, target tool.Target) (launch.Broker, error) {
+	if target.System == "outpost" {
 		if b.outpostUp != nil {
 			return nil, fmt.Errorf("not set up: %w", b.outpostUp)
 		}
 		return b.startOutpost(ctx)
 	}
-	dir := filepath.Join(b.dir, target)
+	dir := filepath.Join(b.dir, target.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("conns: %w", err)
 	}
@@ -124,9 +120,9 @@ func (b *bench) startBroker(ctx context.Context, target string) (launch.Broker, 
 }
 
 // measure runs the whole sequence against one target in its own broker process.
-func (b *bench) measure(ctx context.Context, target string) result {
-	r := result{Target: target, Conns: b.opts.conns}
-	b.logf("%s: starting the broker", target)
+func (b *bench) measure(ctx context.Context, target tool.Target) result {
+	r := result{Target: target.Name, Conns: b.opts.conns}
+	b.logf("%s: starting the broker", target.Name)
 	br, err := b.startBroker(ctx, target)
 	if err != nil {
 		r.Error = err.Error()
@@ -134,11 +130,10 @@ func (b *bench) measure(ctx context.Context, target string) result {
 		return r
 	}
 	defer br.Stop()
-	_, transport, _ := strings.Cut(target, "-")
-	if err := b.measureHeld(ctx, br, br.Target(transport), &r); err != nil {
+	if err := b.measureHeld(ctx, br, br.Target(target.Transport), &r); err != nil {
 		r.Error = err.Error()
 		b.keepDir = true
-		b.logf("%s: %v", target, err)
+		b.logf("%s: %v", target.Name, err)
 	}
 	return r
 }

@@ -28,19 +28,17 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
-)
 
-// allTargets lists the target names in their default run order.
-var allTargets = []string{"outpost-tls", "outpost-tcp", "mosquitto-tcp", "mosquitto-tls"}
+	"github.com/outpost-iot/outpost/bench/internal/tool"
+)
 
 // options are the command-line flags.
 type options struct {
 	conns        int
-	targets      []string
+	targets      []tool.Target
 	keepAlive    time.Duration
 	concurrency  int
 	settle       time.Duration
@@ -59,7 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("conns", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.conns, "conns", 5000, "idle connections held per target, one device each")
-	fs.StringVar(&targets, "targets", strings.Join(allTargets, ","), "comma-separated targets: "+strings.Join(allTargets, ", "))
+	fs.StringVar(&targets, "targets", strings.Join(tool.AllTargets, ","), "comma-separated targets: "+strings.Join(tool.AllTargets, ", ")+" (outpost and mosquitto alone mean -tcp)")
 	fs.DurationVar(&o.keepAlive, "keepalive", 240*time.Second, "MQTT keep-alive of every connection (PINGREQs are sent at half of it)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "parallel CONNECTs while connecting")
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "wait after connecting before sampling memory and descriptors")
@@ -74,7 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	var err error
-	o.targets, err = parseTargets(targets)
+	o.targets, err = tool.ParseTargets(targets)
 	return o, errors.Join(err, o.validate())
 }
 
@@ -90,25 +88,6 @@ func (o options) validate() error {
 		errs = append(errs, errors.New("-settle and -budget must be >= 0, -probe-timeout > 0"))
 	}
 	return errors.Join(errs...)
-}
-
-func parseTargets(s string) ([]string, error) {
-	var out []string
-	for name := range strings.SplitSeq(s, ",") {
-		name = strings.TrimSpace(name)
-		switch {
-		case name == "":
-			continue
-		case !slices.Contains(allTargets, name):
-			return nil, fmt.Errorf("unknown target %q (want %s)", name, strings.Join(allTargets, ", "))
-		case !slices.Contains(out, name):
-			out = append(out, name)
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no targets")
-	}
-	return out, nil
 }
 
 func main() {

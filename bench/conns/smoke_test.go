@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-iot/outpost/bench/internal/tool"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
@@ -30,7 +31,7 @@ func TestRun_AllTargets(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout.String()), &rep); err != nil {
 		t.Fatalf("json report: %v\n%s", err, stdout.String())
 	}
-	if len(rep.Results) != len(allTargets) || len(rep.Ratios) != 2 || len(rep.Checks) != 2 {
+	if len(rep.Results) != len(tool.AllTargets) || len(rep.Ratios) != 2 || len(rep.Checks) != 2 {
 		t.Fatalf("%d results, %d ratios, %d checks; want 4, 2, 2", len(rep.Results), len(rep.Ratios), len(rep.Checks))
 	}
 	for _, r := range rep.Results {

@@ -8,47 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/outpost-iot/outpost/bench/internal/launch"
+	"github.com/outpost-iot/outpost/bench/internal/tool"
 	"github.com/outpost-iot/outpost/bench/mqttload"
 )
-
-// allTargets lists the canonical target names in their default run order.
-var allTargets = []string{"outpost-tls", "outpost-tcp", "mosquitto-tcp", "mosquitto-tls"}
-
-// targetSpec names a broker and a transport.
-type targetSpec struct {
-	Name      string // canonical, e.g. outpost-tls
-	System    string // outpost or mosquitto
-	Transport string // tcp or tls
-}
-
-func parseTargets(s string) ([]targetSpec, error) {
-	var out []targetSpec
-	for _, name := range strings.Split(s, ",") {
-		name = strings.TrimSpace(name)
-		switch name {
-		case "outpost", "mosquitto":
-			name += "-tcp"
-		case "":
-			continue
-		}
-		if !slices.Contains(allTargets, name) {
-			return nil, fmt.Errorf("unknown target %q (want %s)", name, strings.Join(allTargets, ", "))
-		}
-		sys, transport, _ := strings.Cut(name, "-")
-		t := targetSpec{Name: name, System: sys, Transport: transport}
-		if !slices.Contains(out, t) {
-			out = append(out, t)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no targets")
-	}
-	return out, nil
-}
 
 // system is a running broker and the devices that connect to it.
 type system struct {
@@ -73,7 +38,7 @@ func (o options) modes() []mode {
 // row holds one (mode, target) cell: every round's figures and their combination.
 type row struct {
 	Mode   mode
-	Target targetSpec
+	Target tool.Target
 	Rounds []roundStats
 	Stats  roundStats
 	Err    string
@@ -95,7 +60,7 @@ func (b *bench) logf(format string, args ...any) {
 
 // start launches each system the targets need. A system that fails to start is recorded and
 // its targets report the error; start fails only when no system is up.
-func (b *bench) start(ctx context.Context, targets []targetSpec) error {
+func (b *bench) start(ctx context.Context, targets []tool.Target) error {
 	b.systems, b.failed = map[string]*system{}, map[string]error{}
 	var errs []error
 	for _, t := range targets {
@@ -170,7 +135,7 @@ func (b *bench) startOutpost(ctx context.Context, dir string, ids []string) (*sy
 
 // measure runs every round of every mode against every target. Targets are interleaved and
 // their order reversed on odd rounds, so drift on a shared machine hits all of them alike.
-func (b *bench) measure(ctx context.Context, targets []targetSpec) []*row {
+func (b *bench) measure(ctx context.Context, targets []tool.Target) []*row {
 	var rows []*row
 	for _, m := range b.opts.modes() {
 		for _, t := range targets {

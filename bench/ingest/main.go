@@ -32,12 +32,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/outpost-iot/outpost/bench/internal/tool"
 	"github.com/outpost-iot/outpost/bench/mqttload"
 )
 
 // options are the command-line flags.
 type options struct {
-	targets    string
+	targets    []tool.Target
 	devices    int
 	messages   int
 	warmup     int
@@ -56,9 +57,10 @@ type options struct {
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
+	var targets string
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.targets, "targets", strings.Join(allTargets, ","), "comma-separated targets: "+strings.Join(allTargets, ", ")+" (outpost and mosquitto alone mean -tcp)")
+	fs.StringVar(&targets, "targets", strings.Join(tool.AllTargets, ","), "comma-separated targets: "+strings.Join(tool.AllTargets, ", ")+" (outpost and mosquitto alone mean -tcp)")
 	fs.IntVar(&o.devices, "devices", 10, "number of devices, one connection each")
 	fs.IntVar(&o.messages, "messages", 2000, "measured messages per device")
 	fs.IntVar(&o.warmup, "warmup", 200, "unmeasured warm-up messages per device")
@@ -76,7 +78,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	return o, o.validate()
+	var err error
+	o.targets, err = tool.ParseTargets(targets)
+	return o, errors.Join(err, o.validate())
 }
 
 func (o options) validate() error {
@@ -89,9 +93,6 @@ func (o options) validate() error {
 	}
 	if o.warmup < 0 || o.payload < 0 || o.duration <= 0 {
 		errs = append(errs, errors.New("-warmup and -payload must be >= 0, -duration > 0"))
-	}
-	if _, err := parseTargets(o.targets); err != nil {
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -114,18 +115,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	targets, _ := parseTargets(o.targets)
 	dir, err := os.MkdirTemp("", "outpost-bench-")
 	if err != nil {
 		return fmt.Errorf("bench: temp dir: %w", err)
 	}
 	b := &bench{opts: o, dir: dir, log: stderr}
 	defer b.cleanup()
-	if err := b.start(ctx, targets); err != nil {
+	if err := b.start(ctx, o.targets); err != nil {
 		b.keepDir = true
 		return err
 	}
-	rows := b.measure(ctx, targets)
+	rows := b.measure(ctx, o.targets)
 	b.stopSystems()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bench: interrupted: %w", err)

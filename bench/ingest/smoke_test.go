@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-iot/outpost/bench/internal/tool"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
@@ -37,8 +38,8 @@ func TestRun_AllTargets(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout.String()), &rep); err != nil {
 		t.Fatalf("json report: %v\n%s", err, stdout.String())
 	}
-	if len(rep.Results) != 2*len(allTargets) {
-		t.Fatalf("%d result rows, want %d (2 modes x %d targets)", len(rep.Results), 2*len(allTargets), len(allTargets))
+	if len(rep.Results) != 2*len(tool.AllTargets) {
+		t.Fatalf("%d result rows, want %d (2 modes x %d targets)", len(rep.Results), 2*len(tool.AllTargets), len(tool.AllTargets))
 	}
 	for _, r := range rep.Results {
 		if r.Error != "" || r.Acked != 40 || r.MsgPerSec <= 0 || r.P50us <= 0 {

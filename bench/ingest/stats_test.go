@@ -88,16 +88,3 @@ func TestCombine_MediansAcrossRounds(t *testing.T) {
 		t.Errorf("combine = %+v, want %+v", got, want)
 	}
 }
-
-func TestParseTargets(t *testing.T) {
-	got, err := parseTargets("mosquitto, outpost-tls,mosquitto-tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].Name != "mosquitto-tcp" || got[1] != (targetSpec{"outpost-tls", "outpost", "tls"}) {
-		t.Errorf("parseTargets = %+v", got)
-	}
-	if _, err := parseTargets("rabbitmq"); err == nil {
-		t.Error("parseTargets(rabbitmq) did not fail")
-	}
-}

@@ -1,0 +1,16 @@
+package tool
+
+import "testing"
+
+func TestParseTargets(t *testing.T) {
+	got, err := ParseTargets("mosquitto, outpost-tls,mosquitto-tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Name != "mosquitto-tcp" || got[1] != (Target{"outpost-tls", "outpost", "tls"}) {
+		t.Errorf("ParseTargets = %+v", got)
+	}
+	if _, err := ParseTargets("rabbitmq"); err == nil {
+		t.Error("ParseTargets(rabbitmq) did not fail")
+	}
+}
