@@ -59,8 +59,7 @@ func runWith(t *testing.T, e *env, stdin string, args ...string) result {
 
 // lineCanceler cancels a context once n lines were written (ends `monitor` deterministically).
 type lineCanceler struct {
-	mu     sync.Mutex // guards buf
-	buf    bytes.Buffer
+	syncBuffer
 	n      int
 	cancel context.CancelFunc
 }
@@ -68,8 +67,8 @@ type lineCanceler struct {
 func (w *lineCanceler) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if bytes.Count(w.buf.Bytes(), []byte("\n")) >= w.n {
+	w.b.Write(p)
+	if bytes.Count(w.b.Bytes(), []byte("\n")) >= w.n {
 		w.cancel()
 	}
 	return len(p), nil
@@ -84,9 +83,7 @@ func runLines(t *testing.T, envVars map[string]string, n int, args ...string) re
 	var errb bytes.Buffer
 	e := &env{getenv: mapEnv(envVars), stdin: strings.NewReader(""), stdout: out, stderr: &errb, now: func() time.Time { return fixedNow }}
 	code := run(ctx, args, e)
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	return result{out.buf.String(), errb.String(), code}
+	return result{out.String(), errb.String(), code}
 }
 
 // syncBuffer is a bytes.Buffer safe for the cloud's concurrent log writes.
