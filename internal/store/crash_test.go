@@ -35,6 +35,7 @@ func TestCrash_A4(t *testing.T) {
 	}
 	start := time.Now()
 	iters, crashes := 0, 0
+	var tally crashTally
 	for ; ; iters++ {
 		if *crashIters > 0 && iters >= *crashIters {
 			break
@@ -42,16 +43,21 @@ func TestCrash_A4(t *testing.T) {
 		if *crashIters == 0 && iters >= 20 && time.Since(start) > *crashBudget {
 			break
 		}
-		h := newCrashHarness(t, seed+uint64(iters))
+		h := newCrashHarness(t, seed+uint64(iters), &tally)
 		crashes += h.run()
 	}
 	t.Logf("%d iterations, %d crash points, %d recovered records checked (each crash state also opened without indexes: same log), "+
 		"%d sealed segments taken from their index, %d recoveries kept preallocated space, %d cut a torn tail, %d trims emptied the log, in %v (seed %d)",
-		iters, crashes, checkedRecords.Load(), trustedIndexes.Load(), preallocKept.Load(), tornCut.Load(), emptied.Load(),
+		iters, crashes, tally.checkedRecords, tally.trustedIndexes, tally.preallocKept, tally.tornCut, tally.emptied,
 		time.Since(start).Round(time.Millisecond), seed)
 }
 
 const crashDir = "/data/log"
+
+// crashTally counts what the iterations of one TestCrash_A4 exercised.
+type crashTally struct {
+	checkedRecords, preallocKept, tornCut, emptied, trustedIndexes int
+}
 
 // crashHarness runs one iteration: a chain of crash cycles on one crashFS,
 // with the model of what was acknowledged.
@@ -64,6 +70,7 @@ type crashHarness struct {
 	opts  Options
 	cycle int
 	trace []string
+	tally *crashTally
 
 	mu     sync.Mutex        // guards the following: done callbacks run on the writer
 	acked  map[uint64][]byte // acknowledged seq -> data
@@ -71,9 +78,9 @@ type crashHarness struct {
 	nextID uint64
 }
 
-func newCrashHarness(t *testing.T, seed uint64) *crashHarness {
+func newCrashHarness(t *testing.T, seed uint64, tally *crashTally) *crashHarness {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	h := &crashHarness{t: t, seed: seed, rng: rng, fs: newCrashFS(seed), clock: newTestClock(), acked: map[uint64][]byte{}}
+	h := &crashHarness{t: t, seed: seed, rng: rng, fs: newCrashFS(seed), clock: newTestClock(), tally: tally, acked: map[uint64][]byte{}}
 	h.opts = Options{
 		SegmentBytes: int64(64 + rng.IntN(1500)),
 		Now:          h.clock.Now,
@@ -158,7 +165,7 @@ func (h *crashHarness) workload(l *Log) {
 			n, err := l.TrimBefore(at)
 			h.note("trim-before: %d %v", n, err)
 			if st := l.Stats(); err == nil && n > 0 && st.First == st.Last+1 {
-				emptied.Add(1) // the active segment was sealed and deleted
+				h.tally.emptied++ // the active segment was sealed and deleted
 			}
 		default:
 			h.checkRead(l)
@@ -272,8 +279,6 @@ func (h *crashHarness) checkRecords(recs []Record, after, removed uint64) {
 	}
 }
 
-var checkedRecords, preallocKept, tornCut, emptied, trustedIndexes atomicCounter
-
 // verify reopens after a crash: Open must succeed; every acknowledged record
 // that no trim removed is there, unchanged; seqs run consecutively from
 // First to Last; a crash never looks like corruption; appends continue.
@@ -292,13 +297,13 @@ func (h *crashHarness) verify() {
 	if st.Corrupt != 0 {
 		h.fatalf("crash produced %d corrupt ranges: %+v", st.Corrupt, st)
 	}
-	trustedIndexes.Add(int64(l.trusted))
+	h.tally.trustedIndexes += l.trusted
 	h.checkFiles(l)
 	if st.Preallocated > 0 {
-		preallocKept.Add(1)
+		h.tally.preallocKept++
 	}
 	if st.Truncated > 0 {
-		tornCut.Add(1)
+		h.tally.tornCut++
 	}
 	recs := readAll(h.t, l)
 	if c := l.Stats().Corrupt; c != 0 {
@@ -313,7 +318,7 @@ func (h *crashHarness) verify() {
 		h.fatalf("empty log with stats %+v", st)
 	}
 	h.checkAcked(st, h.fs.removedBound())
-	checkedRecords.Add(int64(len(recs)))
+	h.tally.checkedRecords += len(recs)
 
 	d := h.newPayload()
 	seq, err := l.Append(context.Background(), d)

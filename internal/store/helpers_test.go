@@ -92,9 +92,6 @@ func mustClose(t testing.TB, l *Log) {
 	}
 }
 
-// atomicCounter counts across tests.
-type atomicCounter struct{ atomic.Int64 }
-
 // checkStats waits until the writer has finished everything queued (see
 // quiesce), including the MaxBytes policy and preallocation it runs after
 // answering callers, then checks ok(l.Stats()).
