@@ -41,11 +41,22 @@ func BuildOutpost(t testing.TB) string {
 }
 
 // CleanupBuilds removes what BuildOutpost built. It is meant for TestMain,
-// after m.Run; without it the temporary directory is left behind.
+// after m.Run; without it the temporary directory is left behind. Main does
+// both.
 func CleanupBuilds() {
 	if build.dir != "" {
 		_ = os.RemoveAll(build.dir)
 	}
+}
+
+// Main is a TestMain for packages that use BuildOutpost: it runs the tests,
+// removes the build (CleanupBuilds) and exits with the tests' status.
+//
+//	func TestMain(m *testing.M) { testutil.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	CleanupBuilds()
+	os.Exit(code)
 }
 
 // buildOutpost runs `go build` from the module root.

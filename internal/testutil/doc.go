@@ -1,8 +1,9 @@
 // Package testutil holds small helpers shared by Outpost's tests: free
 // loopback ports, polling with a deadline (never sleep-then-assert), a
 // throw-away certificate authority, building the outpost binary once per
-// test binary, and child processes that are stopped at cleanup with their
-// output captured.
+// test binary (with Main as the TestMain that removes it), child processes
+// that are stopped at cleanup with their output captured, and Buffer, a log
+// sink safe for concurrent writers.
 //
 // It depends only on the standard library and internal/pki. Helpers that
 // fail the test call t.Fatal and must therefore run on the test's own

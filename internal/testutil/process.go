@@ -24,8 +24,8 @@ type Process struct {
 	GracePeriod time.Duration
 
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout Buffer
+	stderr Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's result, set before done is closed
 }
@@ -138,19 +138,24 @@ func (p *Process) WaitOutput(t testing.TB, substr string, timeout time.Duration)
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
+// Buffer is a bytes.Buffer that is safe for concurrent writers and
+// readers: a log sink for a component under test (slog handlers, a
+// command's stdout and stderr) that the test reads while it runs. The zero
+// value is ready to use.
+type Buffer struct {
 	mu  sync.Mutex // guards buf
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p to the buffer.
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String returns everything written so far.
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,9 +21,7 @@ const helperEnv = "TESTUTIL_HELPER"
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
-		code := m.Run()
-		CleanupBuilds()
-		os.Exit(code)
+		Main(m)
 	case "echo":
 		fmt.Println("ready")
 		fmt.Fprintln(os.Stderr, "to stderr")
@@ -170,5 +169,24 @@ func TestBuildOutpost(t *testing.T) {
 	}
 	if BuildOutpost(t) != p {
 		t.Fatal("built twice")
+	}
+}
+
+// TestBuffer_ConcurrentWriters: writes from several goroutines all land, whole,
+// while String is read (go test -race checks the locking).
+func TestBuffer_ConcurrentWriters(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 100 {
+				fmt.Fprintln(&b, "line")
+				_ = b.String()
+			}
+		})
+	}
+	wg.Wait()
+	if got := strings.Count(b.String(), "line\n"); got != 400 {
+		t.Fatalf("%d lines, want 400", got)
 	}
 }
