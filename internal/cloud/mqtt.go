@@ -53,7 +53,7 @@ func (c *Cloud) connect(ctx context.Context, req *broker.ConnectRequest) (broker
 	if err != nil {
 		return nil, err // a *broker.ConnectError with the CONNACK code
 	}
-	return &session{c: c, key: k, generationID: id.GenerationID, authMethod: method, expiry: expiry,
+	return &session{c: c, key: k, generationID: id.GenerationID, authStamp: authStamp(k, method), expiry: expiry,
 		deviceETag: id.DeviceETag, moduleETag: id.ModuleETag}, nil
 }
 
@@ -78,7 +78,7 @@ type session struct {
 	c            *Cloud
 	key          store.Key
 	generationID string
-	authMethod   string
+	authStamp    string // iothub-connection-auth-method, the same on every message
 	expiry       time.Time
 	deviceETag   string // the identity as authenticated, to notice changes before Online
 	moduleETag   string
@@ -185,6 +185,15 @@ func (s *session) telemetryMessage(t iothub.PublishTopic, p *broker.Publish) (*m
 // stampedAuthType names an authentication method as iothub-connection-auth-method does.
 var stampedAuthType = map[string]string{AuthSAS: "sas", AuthSelfSigned: "x509Certificate", AuthCA: "x509CA"}
 
+// authStamp is the iothub-connection-auth-method value of an identity authenticated by method.
+func authStamp(k store.Key, method string) string {
+	scope := "device"
+	if k.ModuleID != "" {
+		scope = "module"
+	}
+	return fmt.Sprintf(`{"scope":%q,"type":%q,"issuer":"iothub","acceptingIpFilterRule":null}`, scope, stampedAuthType[method])
+}
+
 // stamp adds IoT Hub's non-spoofable properties (IOTEDGE-REFERENCE §1.6).
 func (s *session) stamp(m *message.Message) *message.Message {
 	if m.System == nil {
@@ -199,11 +208,7 @@ func (s *session) stamp(m *message.Message) *message.Message {
 	} else {
 		delete(m.System, message.ConnectionModuleID)
 	}
-	scope := "device"
-	if s.key.ModuleID != "" {
-		scope = "module"
-	}
-	m.System["iothub-connection-auth-method"] = fmt.Sprintf(`{"scope":%q,"type":%q,"issuer":"iothub","acceptingIpFilterRule":null}`, scope, stampedAuthType[s.authMethod])
+	m.System["iothub-connection-auth-method"] = s.authStamp
 	m.System["iothub-connection-auth-generation-id"] = s.generationID
 	m.System["iothub-message-source"] = "Telemetry"
 	return m
