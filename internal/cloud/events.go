@@ -147,40 +147,36 @@ func openEventLog(dir string, retention time.Duration, now func() time.Time, log
 
 func (l *eventLog) Close() error { return l.log.Close() }
 
-// Append stores a message durably and returns its sequence number once it is committed.
+// Append stores a message durably and returns its sequence number once it is committed. If
+// ctx ends while the message is still queued, it is not written.
 func (l *eventLog) Append(ctx context.Context, deviceID, moduleID string, m *message.Message, now time.Time) (int64, error) {
-	type result struct {
-		seq uint64
-		err error
-	}
-	ch := make(chan result, 1)
-	if err := l.appendAsync(deviceID, moduleID, m, now, func(seq uint64, err error) { ch <- result{seq, err} }); err != nil {
+	data, err := encodeMessage(deviceID, moduleID, m, now)
+	if err != nil {
 		return 0, err
 	}
-	select {
-	case r := <-ch:
-		return int64(r.seq), r.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	seq, err := l.log.Append(ctx, data)
+	if err != nil {
+		return 0, fmt.Errorf("cloud: append event: %w", err)
 	}
+	return int64(seq), nil
 }
 
 // AppendAsync queues a message for the next group commit and calls done with its result.
 // Messages queued by one caller are committed in the order they were queued.
 func (l *eventLog) AppendAsync(deviceID, moduleID string, m *message.Message, now time.Time, done func(error)) error {
-	return l.appendAsync(deviceID, moduleID, m, now, func(_ uint64, err error) { done(err) })
-}
-
-func (l *eventLog) appendAsync(deviceID, moduleID string, m *message.Message, now time.Time, done func(uint64, error)) error {
-	data, err := encodeEvent(&eventRecord{Enqueued: now.UTC(), DeviceID: deviceID, ModuleID: moduleID,
-		storedEvent: storedEvent{System: m.System, Properties: m.Properties, Body: m.Body}})
+	data, err := encodeMessage(deviceID, moduleID, m, now)
 	if err != nil {
 		return err
 	}
-	if err := l.log.AppendAsync(data, done); err != nil {
+	if err := l.log.AppendAsync(data, func(_ uint64, err error) { done(err) }); err != nil {
 		return fmt.Errorf("cloud: append event: %w", err)
 	}
 	return nil
+}
+
+func encodeMessage(deviceID, moduleID string, m *message.Message, now time.Time) ([]byte, error) {
+	return encodeEvent(&eventRecord{Enqueued: now.UTC(), DeviceID: deviceID, ModuleID: moduleID,
+		storedEvent: storedEvent{System: m.System, Properties: m.Properties, Body: m.Body}})
 }
 
 // watch returns the last committed sequence number and a channel closed at the next commit.
