@@ -50,7 +50,7 @@ func goldenHub(t *testing.T) *fakeHub {
 	h.stream = func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, ": outpost event stream\n\n")
-		fmt.Fprint(w, "id: 41\nevent: message\ndata: {\"sequenceNumber\":41,\"enqueuedTime\":\"2026-11-29T11:00:00Z\",\"deviceId\":\"d1\",\"systemProperties\":{\"contentType\":\"application/json\",\"messageId\":\"a\"},\"properties\":{\"alert\":\"yes\"},\"body\":{\"temp\":21.5}}\n\n")
+		fmt.Fprint(w, "id: 41\nevent: message\ndata: {\"sequenceNumber\":41,\"enqueuedTime\":\"2026-11-29T11:00:00Z\",\"deviceId\":\"d1\",\"systemProperties\":{\"contentType\":\"application/json\",\"messageId\":\"a\",\"dt-dataschema\":\"dtmi:com:example:Thermostat;1\",\"dt-subject\":\"thermostat1\"},\"properties\":{\"alert\":\"yes\"},\"body\":{\"temp\":21.5}}\n\n")
 		fmt.Fprint(w, "id: 42\nevent: message\ndata: {\"sequenceNumber\":42,\"enqueuedTime\":\"2026-11-29T11:00:01Z\",\"deviceId\":\"edge1\",\"moduleId\":\"filter\",\"body\":\"plain text\"}\n\n")
 		fmt.Fprint(w, "id: 43\nevent: message\ndata: {\"sequenceNumber\":43,\"enqueuedTime\":\"2026-11-29T11:00:02Z\",\"deviceId\":\"d1\",\"bodyBase64\":\"/wA=\"}\n\n")
 		w.(http.Flusher).Flush()

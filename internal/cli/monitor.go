@@ -102,7 +102,7 @@ func monitorLineOf(ev hubclient.Event, props bool) monitorLine {
 	m := monitorEvent{
 		Origin:    ev.DeviceID,
 		Module:    ev.ModuleID,
-		Interface: ev.SystemProperties["iothub-interface-id"],
+		Interface: ev.SystemProperties["dt-dataschema"], // the cloud names message.InterfaceID as Azure's built-in endpoint does
 		Component: ev.SystemProperties["dt-subject"],
 		Payload:   ev.Body,
 	}
