@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -394,7 +393,7 @@ func (h *crashHarness) checkAcked(st Stats, removed uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.errs) > 0 {
-		h.fatalf("%v", errors.New(h.errs[0]))
+		h.fatalf("%s", h.errs[0])
 	}
 	for seq := range h.acked {
 		if seq > st.Last {
