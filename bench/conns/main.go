@@ -27,9 +27,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/outpost-iot/outpost/bench/internal/tool"
@@ -90,18 +88,7 @@ func (o options) validate() error {
 	return errors.Join(errs...)
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "conns:", err)
-		os.Exit(1)
-	}
-}
+func main() { tool.Main("conns", run) }
 
 // run measures every target and prints the report. It fails when setup fails, when it is
 // interrupted, or when an outpost target misses a D4 check.
@@ -134,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep := newReport(o, limit, results)
 	if o.jsonOut {
-		err = rep.writeJSON(stdout)
+		err = tool.WriteJSON(stdout, rep)
 	} else {
 		rep.writeText(stdout)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/outpost-iot/outpost/bench/internal/tool"
 )
 
 // defaultBudget is D4's memory budget per idle outpost connection: its RSS growth divided
@@ -159,15 +160,6 @@ func ratioOf(a, b *result, f func(*result) float64) *float64 {
 	return &v
 }
 
-func (r report) writeJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
-		return fmt.Errorf("conns: write json: %w", err)
-	}
-	return nil
-}
-
 func (r report) writeText(w io.Writer) {
 	s := r.Settings
 	fmt.Fprintf(w, "conns: %d idle connections per target, keep-alive %.0fs, %d CONNECTs in parallel, open-file limit %d, GOMAXPROCS %d\n\n",
@@ -189,7 +181,7 @@ func (r report) writeText(w io.Writer) {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "transport\tconnect time\tbytes/conn\tprobe time\t")
 		for _, x := range r.Ratios {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", x.Transport, fmtRatio(x.ConnectTime), fmtRatio(x.BytesPerConn), fmtRatio(x.ProbeTime))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", x.Transport, tool.FmtRatio(x.ConnectTime), tool.FmtRatio(x.BytesPerConn), tool.FmtRatio(x.ProbeTime))
 		}
 		_ = tw.Flush()
 	}
@@ -211,13 +203,6 @@ func fmtOutcome(o outcome) string {
 		return "error"
 	}
 	return fmt.Sprintf("%s %.1fms", o.Result, o.Millis)
-}
-
-func fmtRatio(v *float64) string {
-	if v == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2fx", *v)
 }
 
 func firstLine(s string) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/outpost-iot/outpost/bench/internal/tool"
 )
 
 // report is what the tool prints: the settings, one line per (mode, target), and the ratios.
@@ -112,15 +113,6 @@ func toResultRow(r *row) resultRow {
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-func (r report) writeJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
-		return fmt.Errorf("bench: write json: %w", err)
-	}
-	return nil
-}
-
 func (r report) writeText(w io.Writer) {
 	s := r.Settings
 	fmt.Fprintf(w, "ingest: %d devices x %d msgs (QoS 1, +%d warm-up), payload %d B, client %s, %d round(s), GOMAXPROCS %d\n\n",
@@ -148,16 +140,9 @@ func (r report) writeText(w io.Writer) {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\ttransport\tmsg/s\tp50\tp99\tcpu/msg\t")
 	for _, x := range r.Ratios {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Mode, x.Transport, fmtRatio(x.MsgPerSec), fmtRatio(x.P50), fmtRatio(x.P99), fmtRatio(x.CPUPerMsg))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Mode, x.Transport, tool.FmtRatio(x.MsgPerSec), tool.FmtRatio(x.P50), tool.FmtRatio(x.P99), tool.FmtRatio(x.CPUPerMsg))
 	}
 	_ = tw.Flush()
-}
-
-func fmtRatio(v *float64) string {
-	if v == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2fx", *v)
 }
 
 func fmtCPU(us float64) string {

@@ -14,3 +14,13 @@ func TestParseTargets(t *testing.T) {
 		t.Error("ParseTargets(rabbitmq) did not fail")
 	}
 }
+
+func TestFmtRatio(t *testing.T) {
+	v := 1.234
+	if got := FmtRatio(&v); got != "1.23x" {
+		t.Errorf("FmtRatio(1.234) = %q", got)
+	}
+	if got := FmtRatio(nil); got != "n/a" {
+		t.Errorf("FmtRatio(nil) = %q", got)
+	}
+}
