@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,10 +21,7 @@ func TestIPEndpointVerifiesHubName_B7(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	caFile := filepath.Join(dir, "ca.pem") // written by LoadOrCreateAuthority
 	for _, tc := range []struct {
 		certHost, hubHost string
 		ok                bool
