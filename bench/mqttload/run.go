@@ -13,6 +13,8 @@ import (
 const (
 	keepAliveSeconds = 300
 	drainTimeout     = 10 * time.Second
+	// connectConcurrency bounds parallel CONNECTs.
+	connectConcurrency = 16
 )
 
 // Target is the broker under test.
@@ -46,8 +48,6 @@ type Config struct {
 	Window   int           // outstanding QoS 1 messages per device (1 = pure latency)
 	Payload  int           // body size in bytes
 	Duration time.Duration // cap on the measured phase; 0 = none
-	// ConnectConcurrency bounds parallel CONNECTs (default 16).
-	ConnectConcurrency int
 	// ServerCPU, if set, returns the broker's cumulative CPU time; Run samples it around the
 	// measured phase and reports the difference in Result.ServerCPU.
 	ServerCPU func() (time.Duration, error)
@@ -170,15 +170,11 @@ func connectAll(ctx context.Context, cfg Config) ([]publisher, error) {
 	if cfg.Client == ClientPaho {
 		dialFn = dialPaho
 	}
-	conc := cfg.ConnectConcurrency
-	if conc <= 0 {
-		conc = 16
-	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	pubs := make([]publisher, len(cfg.Devices))
 	errs := make([]error, len(cfg.Devices))
-	sem := make(chan struct{}, conc)
+	sem := make(chan struct{}, connectConcurrency)
 	var wg sync.WaitGroup
 	for i, d := range cfg.Devices {
 		wg.Add(1)
