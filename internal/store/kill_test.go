@@ -3,12 +3,9 @@
 package store
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -17,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 // killChildEnv switches the test binary into the child of TestKill9_A1.
@@ -148,44 +147,26 @@ func TestKill9_A1(t *testing.T) {
 }
 
 // runAndKill starts the child on dir, SIGKILLs it after d and returns what
-// it printed.
-func runAndKill(t *testing.T, dir string, d time.Duration) []byte {
+// it printed (testutil logs its output if the test fails).
+func runAndKill(t *testing.T, dir string, d time.Duration) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no orphan if we die
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
+	p := testutil.StartCmd(t, cmd)
+	time.Sleep(d) // the child's run time, not a wait for a condition
+	if err := p.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	outc := make(chan []byte, 1)
-	go func() { b, _ := io.ReadAll(stdout); outc <- b }() // ends when the child dies
-	time.Sleep(d)                                         // the child's run time, not a wait for a condition
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	out := <-outc
-	err = cmd.Wait()
+	<-p.Done()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die by SIGKILL: %v\nstderr:\n%s", err, stderr.String())
+		t.Fatalf("child did not die by SIGKILL: %v\nstderr:\n%s", p.ExitErr(), p.Stderr())
 	}
-	return out
+	return p.Stdout()
 }
 
-// completeLines drops a line the kill cut short.
-func completeLines(out []byte) []string {
-	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(out) > 0 && out[len(out)-1] != '\n' && len(lines) > 0 {
-		lines = lines[:len(lines)-1]
-	}
-	return lines
+// completeLines drops a line the kill cut short: the text after the last
+// newline.
+func completeLines(out string) []string {
+	lines := strings.Split(out, "\n")
+	return lines[:len(lines)-1]
 }
