@@ -86,7 +86,7 @@ func (b *bench) start(ctx context.Context, targets []tool.Target) error {
 func (b *bench) startSystem(ctx context.Context, name string) (*system, error) {
 	dir := filepath.Join(b.dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	ids := make([]string, b.opts.devices)
 	for i := range ids {

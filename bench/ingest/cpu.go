@@ -17,7 +17,7 @@ func processCPU(pid int) func() (time.Duration, error) {
 	return func() (time.Duration, error) {
 		files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 		if err != nil || len(files) == 0 {
-			return 0, fmt.Errorf("bench: no schedstat for pid %d", pid)
+			return 0, fmt.Errorf("ingest: no schedstat for pid %d", pid)
 		}
 		var total time.Duration
 		for _, f := range files {
@@ -40,7 +40,7 @@ func parseSchedstat(data []byte) (time.Duration, error) {
 	first, _, _ := bytes.Cut(bytes.TrimSpace(data), []byte(" "))
 	ns, err := strconv.ParseInt(string(first), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("bench: parse schedstat %q: %w", data, err)
+		return 0, fmt.Errorf("ingest: parse schedstat %q: %w", data, err)
 	}
 	return time.Duration(ns), nil
 }

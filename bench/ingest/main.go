@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	dir, err := os.MkdirTemp("", "outpost-bench-")
 	if err != nil {
-		return fmt.Errorf("bench: temp dir: %w", err)
+		return fmt.Errorf("ingest: temp dir: %w", err)
 	}
 	b := &bench{opts: o, dir: dir, log: stderr}
 	defer b.cleanup()
@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rows := b.measure(ctx, o.targets)
 	b.stopSystems()
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("bench: interrupted: %w", err)
+		return fmt.Errorf("ingest: interrupted: %w", err)
 	}
 	rep := newReport(o, rows)
 	if o.jsonOut {
