@@ -142,6 +142,13 @@ func (c *crashFS) inject(n int, err error) {
 	c.faults[c.ops+n] = err
 }
 
+// failReads makes every ReadAt fail with err; nil makes reads work again.
+func (c *crashFS) failReads(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readErr = err
+}
+
 func (c *crashFS) isCrashed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -261,11 +261,11 @@ func TestRecover_ReadErrorFailsOpen_A8(t *testing.T) {
 	appendN(t, l, 1, 5)
 	mustClose(t, l)
 	before := fs.readFile("/d/" + segmentName(1))
-	fs.readErr = syscall.EIO
+	fs.failReads(syscall.EIO)
 	if _, err := Open("/d", opts); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("Open with failing reads = %v, want EIO", err)
 	}
-	fs.readErr = nil
+	fs.failReads(nil)
 	if after := fs.readFile("/d/" + segmentName(1)); !bytes.Equal(before, after) {
 		t.Fatal("Open changed the segment after a read error")
 	}
@@ -280,15 +280,11 @@ func TestRead_IOError_A8(t *testing.T) {
 	l := mustOpen(t, "/d", opts)
 	defer mustClose(t, l)
 	appendN(t, l, 1, 5)
-	fs.mu.Lock()
-	fs.readErr = syscall.EIO
-	fs.mu.Unlock()
+	fs.failReads(syscall.EIO)
 	if recs, err := l.Read(0, 10, 1<<20); !errors.Is(err, syscall.EIO) || recs != nil {
 		t.Fatalf("Read = %v, %v; want EIO", recs, err)
 	}
-	fs.mu.Lock()
-	fs.readErr = nil
-	fs.mu.Unlock()
+	fs.failReads(nil)
 	checkSeqs(t, l, 1, 5)
 }
 
