@@ -122,30 +122,33 @@ func (d *decoder) fail(err error) {
 	}
 }
 
-func (d *decoder) byte() byte {
+// take reads the next n bytes, which alias the body; when fewer remain it fails with
+// detail and returns nil. After an error it returns nil.
+func (d *decoder) take(n int, detail string) []byte {
 	if d.err != nil {
-		return 0
+		return nil
 	}
-	if len(d.b) < 1 {
-		d.fail(malformed(d.t, "truncated"))
-		return 0
+	if len(d.b) < n {
+		d.fail(malformed(d.t, detail))
+		return nil
 	}
-	v := d.b[0]
-	d.b = d.b[1:]
+	v := d.b[:n:n]
+	d.b = d.b[n:]
 	return v
 }
 
+func (d *decoder) byte() byte {
+	if v := d.take(1, "truncated"); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
 func (d *decoder) uint16() uint16 {
-	if d.err != nil {
-		return 0
+	if v := d.take(2, "truncated"); v != nil {
+		return uint16(v[0])<<8 | uint16(v[1])
 	}
-	if len(d.b) < 2 {
-		d.fail(malformed(d.t, "truncated"))
-		return 0
-	}
-	v := uint16(d.b[0])<<8 | uint16(d.b[1])
-	d.b = d.b[2:]
-	return v
+	return 0
 }
 
 // packetID reads a packet identifier, which must be non-zero [MQTT-2.3.1-1].
@@ -160,16 +163,7 @@ func (d *decoder) packetID() uint16 {
 // binary reads a 2-byte length prefixed byte field; the result aliases the body.
 func (d *decoder) binary() []byte {
 	n := int(d.uint16())
-	if d.err != nil {
-		return nil
-	}
-	if len(d.b) < n {
-		d.fail(malformed(d.t, "truncated length-prefixed field"))
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
+	return d.take(n, "truncated length-prefixed field")
 }
 
 // string reads a UTF-8 encoded string [MQTT-1.5.3].
