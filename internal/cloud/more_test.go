@@ -185,6 +185,18 @@ func TestEdgeHubActsOnBehalfOfChildren(t *testing.T) {
 	if !strings.Contains(string(body), `"deviceId":"leaf"`) || strings.Contains(string(body), "stranger") {
 		t.Fatalf("on behalf of: %s", body)
 	}
+	// A module of an edge device in the scope comes with its device, and only that module.
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, "https://"+tc.cfg.HTTPSListen+"/devices/edge/modules/$edgeHub/getDeviceAndModuleOnBehalfOf",
+		strings.NewReader(`{"targetDeviceId":"edge","targetModuleId":"filter","authChain":"edge"}`))
+	req.Header.Set("Authorization", tok)
+	var mod struct {
+		Devices []hubclient.Device `json:"devices"`
+		Modules []hubclient.Module `json:"modules"`
+	}
+	if body := doJSON(t, tc, req); json.Unmarshal(body, &mod) != nil || len(mod.Devices) != 1 || mod.Devices[0].DeviceID != "edge" ||
+		len(mod.Modules) != 1 || mod.Modules[0].ModuleID != "filter" {
+		t.Fatalf("module on behalf of: %s", body)
+	}
 	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, "https://"+tc.cfg.HTTPSListen+"/devices/edge/modules/$edgeHub/getDeviceAndModuleOnBehalfOf",
 		strings.NewReader(`{"targetDeviceId":"stranger","authChain":"stranger;edge"}`))
 	req.Header.Set("Authorization", tok)

@@ -25,9 +25,7 @@ func (c *Cloud) scopeOf(ctx context.Context, edge *Device) (*scopeResult, error)
 	}
 	res := &scopeResult{Devices: []*Device{}, Modules: []*Module{}}
 	for _, d := range all {
-		inScope := d.DeviceID == edge.DeviceID || (!d.Capabilities.IoTEdge && d.DeviceScope == edge.DeviceScope) ||
-			slices.Contains(d.ParentScopes, edge.DeviceScope)
-		if !inScope {
+		if !inScope(d, edge) {
 			continue
 		}
 		res.Devices = append(res.Devices, d)
@@ -40,6 +38,13 @@ func (c *Cloud) scopeOf(ctx context.Context, edge *Device) (*scopeResult, error)
 		}
 	}
 	return res, nil
+}
+
+// inScope reports whether the hub of edge serves device d: the edge itself, the devices whose
+// scope places them under it, and child edge devices (whose modules it serves too).
+func inScope(d, edge *Device) bool {
+	return d.DeviceID == edge.DeviceID || (!d.Capabilities.IoTEdge && d.DeviceScope == edge.DeviceScope) ||
+		slices.Contains(d.ParentScopes, edge.DeviceScope)
 }
 
 // targetEdge resolves the target of an auth chain "target;...;actor" for actor edge id.
@@ -108,7 +113,8 @@ func (c *Cloud) handleDeviceScope(w http.ResponseWriter, r *http.Request, _ *pri
 	return writeJSON(w, http.StatusOK, res)
 }
 
-// handleOnBehalfOf returns one identity of the actor's scope.
+// handleOnBehalfOf returns one identity of the actor's scope. The edge hub asks once per
+// connecting child, so only the target is read, not the whole scope.
 func (c *Cloud) handleOnBehalfOf(w http.ResponseWriter, r *http.Request, _ *principal) error {
 	var req scopeRequest
 	if err := readJSON(r, &req); err != nil {
@@ -119,23 +125,24 @@ func (c *Cloud) handleOnBehalfOf(w http.ResponseWriter, r *http.Request, _ *prin
 	if err != nil {
 		return err
 	}
-	scope, err := c.scopeOf(ctx, actor)
+	d, err := c.reg.getDevice(ctx, req.TargetDeviceID) // an unknown device is DeviceNotFound too
+	if err == nil && !inScope(d, actor) {
+		err = iothub.NewError(iothub.CodeDeviceNotFound, "device %s is not in the scope of %s", req.TargetDeviceID, actor.DeviceID)
+	}
 	if err != nil {
 		return err
 	}
-	res := &scopeResult{Devices: []*Device{}, Modules: []*Module{}}
-	for _, d := range scope.Devices {
-		if d.DeviceID == req.TargetDeviceID {
-			res.Devices = append(res.Devices, d)
+	res := &scopeResult{Devices: []*Device{d}, Modules: []*Module{}}
+	if d.Capabilities.IoTEdge && req.TargetModuleID != "" {
+		mods, err := c.reg.listModules(ctx, d.DeviceID)
+		if err != nil {
+			return err
 		}
-	}
-	for _, m := range scope.Modules {
-		if m.DeviceID == req.TargetDeviceID && m.ModuleID == req.TargetModuleID {
-			res.Modules = append(res.Modules, m)
+		for _, m := range mods {
+			if m.ModuleID == req.TargetModuleID {
+				res.Modules = append(res.Modules, m)
+			}
 		}
-	}
-	if len(res.Devices) == 0 {
-		return iothub.NewError(iothub.CodeDeviceNotFound, "device %s is not in the scope of %s", req.TargetDeviceID, actor.DeviceID)
 	}
 	return writeJSON(w, http.StatusOK, res)
 }
