@@ -20,14 +20,13 @@ import (
 // so Last survives a restart.
 func (l *Log) TrimBefore(t time.Time) (int64, error) {
 	cutoff := t.UnixNano()
-	if err := l.sealBefore(cutoff); err != nil {
-		if errors.Is(err, ErrClosed) {
-			return 0, err
-		}
-		n, terr := l.trim(func(s *segment, _ int64) bool { return s.maxTime < cutoff })
-		return n, errors.Join(err, terr)
+	sealErr := l.sealBefore(cutoff)
+	if errors.Is(sealErr, ErrClosed) {
+		return 0, sealErr
 	}
-	return l.trim(func(s *segment, _ int64) bool { return s.maxTime < cutoff })
+	// A failed seal keeps the active segment; the sealed ones still go.
+	n, err := l.trim(func(s *segment, _ int64) bool { return s.maxTime < cutoff })
+	return n, errors.Join(sealErr, err)
 }
 
 // sealBefore has the writer seal the active segment if it holds records and
