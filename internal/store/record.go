@@ -51,11 +51,7 @@ func decodeHeader(b []byte) header {
 
 // recordCRC is the crc32c of the length, seq, time and data: everything but
 // the crc field itself.
-func recordCRC(hdr, data []byte) uint32 {
-	c := crc32.Update(0, castagnoli, hdr[0:4])
-	c = crc32.Update(c, castagnoli, hdr[8:headerSize])
-	return crc32.Update(c, castagnoli, data)
-}
+func recordCRC(hdr, data []byte) uint32 { return crcUpdate(headerCRC(hdr), data) }
 
 // headerCRC starts the crc of a record whose data is checksummed in pieces
 // (recovery streams data rather than buffering a record of any size).
