@@ -359,7 +359,7 @@ func (c *Cloud) housekeeping(ctx context.Context) {
 			c.log.Warn("event retention", "err", err)
 		}
 		if expired, err := c.st.PurgeExpiredC2D(ctx, c.now()); err == nil {
-			c.metrics.c2d.WithLabelValues("expired").Add(float64(len(expired)))
+			c.metrics.c2d.WithLabelValues("expired").Add(float64(expired))
 		}
 		select {
 		case <-ctx.Done():

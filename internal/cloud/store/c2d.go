@@ -96,27 +96,13 @@ func (s *Store) DeleteC2D(ctx context.Context, id int64) error {
 	return nil
 }
 
-// PurgeExpiredC2D deletes expired messages and returns them so that the caller can count them.
-func (s *Store) PurgeExpiredC2D(ctx context.Context, now time.Time) ([]*C2DMessage, error) {
-	var out []*C2DMessage
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, device_id, delivery_count FROM c2d WHERE expiry <= ?`, nowMillis(now))
-		if err != nil {
-			return fmt.Errorf("store: expired c2d: %w", err)
-		}
-		for rows.Next() {
-			m := &C2DMessage{}
-			if err := rows.Scan(&m.ID, &m.DeviceID, &m.DeliveryCount); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: scan expired c2d: %w", err)
-			}
-			out = append(out, m)
-		}
-		rows.Close()
-		_, err = tx.ExecContext(ctx, `DELETE FROM c2d WHERE expiry <= ?`, nowMillis(now))
-		return err
-	})
-	return out, err
+// PurgeExpiredC2D deletes expired messages and returns how many it deleted.
+func (s *Store) PurgeExpiredC2D(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM c2d WHERE expiry <= ?`, nowMillis(now))
+	if err != nil {
+		return 0, fmt.Errorf("store: purge expired c2d: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // CountC2DByDevice returns the number of unexpired messages queued per device (devices with

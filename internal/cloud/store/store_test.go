@@ -45,3 +45,31 @@ func TestDeviceDeleteRemovesItsModulesSessionsAndQueue(t *testing.T) {
 		t.Errorf("%d queued messages survived", counts["d"])
 	}
 }
+
+func TestPurgeExpiredC2DCountsWhatItDeletes(t *testing.T) {
+	st, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.CreateIdentity(ctx, Key{DeviceID: "d"}, []byte(`{}`), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, exp := range []time.Duration{time.Minute, 2 * time.Minute, time.Hour} {
+		if err := st.EnqueueC2D(ctx, &C2DMessage{DeviceID: "d", Expiry: now.Add(exp), Doc: []byte(`{}`)}, 10, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := now.Add(2 * time.Minute)
+	if n, err := st.PurgeExpiredC2D(ctx, later); err != nil || n != 2 {
+		t.Fatalf("purged %d, %v; want 2", n, err)
+	}
+	if msgs, err := st.ListC2D(ctx, "d"); err != nil || len(msgs) != 1 || !msgs[0].Expiry.After(later) {
+		t.Fatalf("left after the purge: %v %v", msgs, err)
+	}
+	if n, err := st.PurgeExpiredC2D(ctx, later); err != nil || n != 0 {
+		t.Fatalf("second purge: %d, %v", n, err)
+	}
+}
