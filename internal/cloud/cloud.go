@@ -1,6 +1,7 @@
 // Package cloud composes the IoT Hub stand-in: the identity registry, twins, the durable D2C
 // event store, C2D queues, direct methods, the MQTT device endpoint (TLS and WebSocket) and the
-// service REST API, over an embedded SQLite database.
+// service REST API. State lives in an embedded SQLite database (internal/cloud/store), D2C
+// events in a segment log (internal/store).
 package cloud
 
 import (
