@@ -43,11 +43,7 @@ const (
 	stopGrace    = 10 * time.Second
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testutil.CleanupBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // scenarioFiles are run by `node --test`, in this order.
 var scenarioFiles = []string{"service.test.js", "device.test.js", "module.test.js"}
