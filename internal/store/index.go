@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,10 +134,7 @@ func (l *Log) readIndex(base uint64, size int64, limit uint64) (segmentIndex, st
 		return segmentIndex{}, fmt.Sprintf("length %d", n)
 	}
 	b := make([]byte, n)
-	if got, err := f.ReadAt(b, 0); got != len(b) {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
+	if err := readFull(f, b, 0); err != nil {
 		return segmentIndex{}, err.Error()
 	}
 	return decodeIndex(b, base, size, limit)

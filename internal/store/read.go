@@ -219,14 +219,22 @@ func (b *batch) take(c *cursor, h header, rec []byte) (bool, error) {
 // readAt reads exactly n bytes of s at off.
 func readAt(s *segment, off, n int64) ([]byte, error) {
 	buf := make([]byte, n)
-	got, err := s.f.ReadAt(buf, off)
-	if got == len(buf) {
-		return buf, nil // io.ReaderAt may report io.EOF with a full read
+	if err := readFull(s.f, buf, off); err != nil {
+		return nil, fmt.Errorf("store: read %s at %d: %w", s.path, off, err)
+	}
+	return buf, nil
+}
+
+// readFull fills b from f at off; a short read is io.ErrUnexpectedEOF.
+func readFull(f File, b []byte, off int64) error {
+	n, err := f.ReadAt(b, off)
+	if n == len(b) {
+		return nil // io.ReaderAt may report io.EOF with a full read
 	}
 	if err == nil || errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return nil, fmt.Errorf("store: read %s at %d: %w", s.path, off, err)
+	return err
 }
 
 // quarantine deals with a read error in c's segment and reports whether the
