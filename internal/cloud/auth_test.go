@@ -193,10 +193,7 @@ func TestX509Devices_F5(t *testing.T) {
 	}
 
 	// CA-signed: the CA is registered, the device certificate's CN is the device id.
-	ca, err := pki.LoadOrCreateAuthority(t.TempDir(), "Test device CA", now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testutil.TempCA(t)
 	if _, err := tc.svc.PutCertificate(ctx, "fleet", string(ca.CertPEM), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +211,7 @@ func TestX509Devices_F5(t *testing.T) {
 	if _, err := tc.connect("ca1", "", "", clientOpts{password: &empty, cert: &wCert}); refusedCode(err) != "0x05" {
 		t.Fatalf("CN mismatch: %v", err)
 	}
-	stranger, _ := pki.LoadOrCreateAuthority(t.TempDir(), "Unknown CA", now)
+	stranger := testutil.TempCA(t)
 	sPEM, sKey, _ := stranger.IssueClient("ca1", 24*time.Hour, now)
 	sCert, _ := tls.X509KeyPair(sPEM, sKey)
 	if _, err := tc.connect("ca1", "", "", clientOpts{password: &empty, cert: &sCert}); refusedCode(err) != "0x05" {

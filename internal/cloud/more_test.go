@@ -13,20 +13,16 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
-	"github.com/outpost-iot/outpost/internal/pki"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 func TestUserProvidedCertificate(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := pki.LoadOrCreateAuthority(dir, "My company CA", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testutil.TempCA(t)
 	cert, err := ca.IssueServer([]string{"localhost"}, 24*time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
 	writeKeyPair(t, cert, ca.CertPEM, certFile, keyFile)
 	tc := startCloud(t, func(c *cloudConfig) { c.CertFile, c.KeyFile = certFile, keyFile })
