@@ -55,9 +55,7 @@ func FuzzParseConnectionString(f *testing.F) {
 }
 
 func FuzzParsePropertyBag(f *testing.F) {
-	for _, in := range goldenInputs(f, "propertybag.golden") {
-		f.Add(in)
-	}
+	addGoldenSeeds(f, "propertybag.golden")
 	f.Fuzz(func(t *testing.T, bag string) {
 		sys, app, err := ParsePropertyBag(bag)
 		if err != nil {
@@ -75,9 +73,7 @@ func FuzzParsePropertyBag(f *testing.F) {
 }
 
 func FuzzParsePublishTopic(f *testing.F) {
-	for _, in := range goldenInputs(f, "publishtopic.golden") {
-		f.Add(in)
-	}
+	addGoldenSeeds(f, "publishtopic.golden")
 	f.Fuzz(func(t *testing.T, topic string) {
 		p, err := ParsePublishTopic(topic)
 		if (err == nil) == (p.Kind == TopicInvalid) {

@@ -19,43 +19,49 @@ const (
 
 func runGolden(t *testing.T, name string, fn func(input string) string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden: %v", err)
-	}
-	cases := strings.Split(strings.TrimSuffix(string(raw), "\n"), goldenCaseSep)
 	var out []string
-	for i, c := range cases {
-		input, want, ok := strings.Cut(c, goldenIOSep)
-		if !ok {
-			input, want = strings.TrimSuffix(c, "\n---"), ""
-		}
-		got := fn(input)
-		out = append(out, input+goldenIOSep+got)
-		if !*update && got != want {
-			t.Errorf("%s case %d input %q:\n got:\n%s\nwant:\n%s", name, i, input, got, want)
+	for i, c := range readGolden(t, name) {
+		got := fn(c.input)
+		out = append(out, c.input+goldenIOSep+got)
+		if !*update && got != c.want {
+			t.Errorf("%s case %d input %q:\n got:\n%s\nwant:\n%s", name, i, c.input, got, c.want)
 		}
 	}
 	if *update {
-		if err := os.WriteFile(path, []byte(strings.Join(out, goldenCaseSep)+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(goldenPath(name), []byte(strings.Join(out, goldenCaseSep)+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-// goldenInputs returns the inputs of a golden file (for fuzz seeds).
-func goldenInputs(tb testing.TB, name string) []string {
-	raw, err := os.ReadFile(filepath.Join("testdata", name))
+type goldenCase struct{ input, want string }
+
+func goldenPath(name string) string { return filepath.Join("testdata", name) }
+
+// readGolden returns the cases of a golden file; a case without its "---"
+// line (a new input to fill in with -update) expects "".
+func readGolden(tb testing.TB, name string) []goldenCase {
+	tb.Helper()
+	raw, err := os.ReadFile(goldenPath(name))
 	if err != nil {
 		tb.Fatalf("read golden: %v", err)
 	}
-	var ins []string
+	var cases []goldenCase
 	for c := range strings.SplitSeq(strings.TrimSuffix(string(raw), "\n"), goldenCaseSep) {
-		in, _, _ := strings.Cut(c, goldenIOSep)
-		ins = append(ins, in)
+		input, want, ok := strings.Cut(c, goldenIOSep)
+		if !ok {
+			input, want = strings.TrimSuffix(c, "\n---"), ""
+		}
+		cases = append(cases, goldenCase{input, want})
 	}
-	return ins
+	return cases
+}
+
+// addGoldenSeeds adds the inputs of a golden file to f's seed corpus.
+func addGoldenSeeds(f *testing.F, name string) {
+	for _, c := range readGolden(f, name) {
+		f.Add(c.input)
+	}
 }
 
 func kv(prefix string, m map[string]string) []string {
