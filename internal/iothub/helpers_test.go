@@ -3,7 +3,6 @@ package iothub
 import (
 	"encoding/base64"
 	"flag"
-	"regexp"
 	"testing"
 )
 
@@ -16,8 +15,4 @@ func signB64(t *testing.T, key, sr, se string) string {
 		t.Fatal(err)
 	}
 	return base64.StdEncoding.EncodeToString(sign(k, sr, se))
-}
-
-func matchNode(expr, s string) (bool, error) {
-	return regexp.MatchString(expr, s)
 }
