@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 // memOpts returns options for a log on a fresh crash FS, with a fake clock.
@@ -687,9 +689,7 @@ func TestAppend_BackPressure(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := l.Append(ctx, []byte("cancelled")); errc <- err }()
-	for len(l.reqs) == 0 { // wait until it is queued
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return len(l.reqs) > 0 }, "the Append to cancel is queued")
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Append cancelled in the queue = %v", err)
