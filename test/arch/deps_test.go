@@ -3,10 +3,13 @@
 package arch
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -16,23 +19,32 @@ type pkg struct {
 	ImportPath string
 	Imports    []string
 	Deps       []string
-	Standard   bool
 }
 
-func listPackages(t *testing.T) map[string]*pkg {
-	t.Helper()
+// packages lists the module's packages once (`go list` takes seconds on a
+// cold cache) for every test of this file.
+var packages = sync.OnceValues(func() (map[string]*pkg, error) {
 	out, err := exec.Command("go", "list", "-json", module+"/...").Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		return nil, fmt.Errorf("go list: %w", err)
 	}
 	pkgs := map[string]*pkg{}
-	dec := json.NewDecoder(strings.NewReader(string(out)))
+	dec := json.NewDecoder(bytes.NewReader(out))
 	for dec.More() {
 		p := &pkg{}
 		if err := dec.Decode(p); err != nil {
-			t.Fatal(err)
+			return nil, fmt.Errorf("go list output: %w", err)
 		}
 		pkgs[p.ImportPath] = p
+	}
+	return pkgs, nil
+})
+
+func listPackages(t *testing.T) map[string]*pkg {
+	t.Helper()
+	pkgs, err := packages()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return pkgs
 }
