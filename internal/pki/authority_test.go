@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"io/fs"
@@ -30,6 +29,20 @@ func mustAuthorityAt(t *testing.T, dir string, now time.Time) *Authority {
 		t.Fatalf("LoadOrCreateAuthority: %v", err)
 	}
 	return a
+}
+
+// mustKeyPEM returns a new key and its PKCS#8 PEM encoding.
+func mustKeyPEM(t *testing.T) (*ecdsa.PrivateKey, []byte) {
+	t.Helper()
+	k, err := newKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := encodeKeyPEM(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, keyPEM
 }
 
 func fileMode(t *testing.T, path string) fs.FileMode {
@@ -123,14 +136,7 @@ func TestAuthority_KeyWithoutCertIsRecreated(t *testing.T) {
 }
 
 func TestAuthority_BrokenFilesRefused(t *testing.T) {
-	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherPEM, err := encodeKeyPEM(other)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, otherPEM := mustKeyPEM(t)
 	for _, tc := range []struct {
 		name, file string
 		data       []byte

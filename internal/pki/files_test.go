@@ -30,14 +30,7 @@ func TestWriteFileAtomic_SEC16_ReplacesAndSetsMode(t *testing.T) {
 }
 
 func TestParsePrivateKeyPEM_Formats(t *testing.T) {
-	k, err := newKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := encodeKeyPEM(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, pkcs8 := mustKeyPEM(t)
 	for _, tc := range []struct {
 		name string
 		in   []byte
