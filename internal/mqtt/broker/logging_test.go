@@ -1,16 +1,15 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 func TestLogLimiter_RateAndSuppressedCount(t *testing.T) {
@@ -27,28 +26,10 @@ func TestLogLimiter_RateAndSuppressedCount(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLogs_NoSecretsOrPayloads: debug logs of a refused and an accepted connection
 // and of a publish never contain the password or the payload.
 func TestLogs_NoSecretsOrPayloads(t *testing.T) {
-	var out syncBuffer
+	var out testutil.Buffer
 	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ts := startServer(t, Config{Logger: log})
 	ts.rec.publish = func(context.Context, *Publish) error { return errors.New("refused") }

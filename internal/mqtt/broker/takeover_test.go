@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 // blockOffline makes Offline block until the returned release is called; release
@@ -42,7 +43,7 @@ func connackCode(t *testing.T, c *rawClient) int {
 // (and logged), and none goes online; once Offline returns the id connects again and
 // Offline/Online still alternate.
 func TestD10_TakeoverTimeout(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	ts := startServer(t, Config{TakeoverTimeout: 200 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	release := blockOffline(t, ts)
