@@ -2,17 +2,21 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 // event is one recorded Handler call.
@@ -185,16 +189,33 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	return &testServer{Server: s, addr: l.Addr().String(), rec: rec, metrics: m}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// serveTLS serves ts also on a TLS listener (a certificate for 127.0.0.1 from a test CA)
+// and returns its address; Close ends it with the server.
+func (ts *testServer) serveTLS(t *testing.T) string {
+	t.Helper()
+	cert, err := testutil.TempCA(t).IssueServer([]string{"127.0.0.1"}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = ts.Serve(l) }()
+	return l.Addr().String()
+}
+
+// serveWebSocket serves ts's WebSocket handler over HTTP and returns its ws:// URL.
+func (ts *testServer) serveWebSocket(t *testing.T) string {
+	hs := httptest.NewServer(ts.WebSocketHandler())
+	t.Cleanup(hs.Close)
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
+}
+
+// waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, cond, "waiting for "+what)
 }
 
 // rawClient is a test MQTT client working at the packet level.

@@ -3,8 +3,6 @@ package broker
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,11 +14,9 @@ import (
 
 func TestWebSocket_CoderClient(t *testing.T) {
 	ts := startServer(t, Config{})
-	hs := httptest.NewServer(ts.WebSocketHandler())
-	defer hs.Close()
+	url := ts.serveWebSocket(t) + "/$iothub/websocket"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/$iothub/websocket"
 
 	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
 	if err != nil {
@@ -47,11 +43,9 @@ func TestWebSocket_CoderClient(t *testing.T) {
 
 func TestWebSocket_RequiresMQTTSubprotocol(t *testing.T) {
 	ts := startServer(t, Config{})
-	hs := httptest.NewServer(ts.WebSocketHandler())
-	defer hs.Close()
+	url := ts.serveWebSocket(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	url := "ws" + strings.TrimPrefix(hs.URL, "http")
 	_, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"chat"}})
 	if err == nil {
 		t.Fatal("upgrade accepted without the mqtt sub-protocol")
@@ -77,9 +71,7 @@ func pahoClient(t *testing.T, broker, id string) paho.Client {
 // connect, subscribe, QoS 1 both ways, over TCP and WebSocket.
 func TestPaho_Interop(t *testing.T) {
 	ts := startServer(t, Config{})
-	hs := httptest.NewServer(ts.WebSocketHandler())
-	defer hs.Close()
-	for name, broker := range map[string]string{"tcp": "tcp://" + ts.addr, "ws": "ws" + strings.TrimPrefix(hs.URL, "http")} {
+	for name, broker := range map[string]string{"tcp": "tcp://" + ts.addr, "ws": ts.serveWebSocket(t)} {
 		t.Run(name, func(t *testing.T) {
 			id := "paho-" + name
 			cl := pahoClient(t, broker, id)

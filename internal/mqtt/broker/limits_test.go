@@ -2,15 +2,8 @@ package broker
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
-	"net"
 	"testing"
 	"time"
 
@@ -45,15 +38,11 @@ func TestD1_ConnectTimeout(t *testing.T) {
 
 func TestD2_TLSHandshakeTimeout(t *testing.T) {
 	ts := startServer(t, Config{ConnectTimeout: 300 * time.Millisecond})
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = ts.Serve(l) }()
-	stalled := dial(t, l.Addr().String()) // TCP only, never sends a ClientHello
+	addr := ts.serveTLS(t)
+	stalled := dial(t, addr) // TCP only, never sends a ClientHello
 	stalled.expectClosed(5 * time.Second)
 
-	tc, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test server
+	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test server
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,22 +56,6 @@ func TestD2_TLSHandshakeTimeout(t *testing.T) {
 	if got := ts.Lookup("tls-client"); got == nil || got.transport != "tls" {
 		t.Fatalf("lookup %v", got)
 	}
-}
-
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func TestD3_KeepAlive(t *testing.T) {

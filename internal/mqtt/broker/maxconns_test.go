@@ -56,13 +56,9 @@ func TestD4_MaxConnections(t *testing.T) {
 
 func TestD4_MaxConnections_TLS(t *testing.T) {
 	ts := startServer(t, Config{MaxConnections: 1})
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = ts.Serve(l) }()
-	mustConnect(t, ts, "plain")                                                          // the cap counts every listener
-	tc, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test server
+	addr := ts.serveTLS(t)
+	mustConnect(t, ts, "plain")                                             // the cap counts every listener
+	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test server
 	if err != nil {
 		t.Fatal(err)
 	}
