@@ -47,6 +47,9 @@ func TestDiskFull_A7(t *testing.T) {
 	if err != nil {
 		t.Fatalf("disk-full child: %v\n%s", err, out)
 	}
+	if !strings.Contains(string(out), "--- PASS: TestDiskFull_A7") {
+		t.Fatalf("the disk-full child exited 0 without passing the test (did -test.run match?):\n%s", out)
+	}
 	for _, line := range strings.Split(string(out), "\n") {
 		if strings.Contains(line, "diskfull_test.go") {
 			t.Log(strings.TrimSpace(line))
