@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,11 +12,7 @@ import (
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testutil.CleanupBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // TestRun_AllTargets runs the tool end to end with tiny figures against all four targets:
 // Debian's mosquitto (which .ci/run installs) and outpost built by testutil. It fails, never

@@ -59,19 +59,21 @@ func runWith(t *testing.T, e *env, stdin string, args ...string) result {
 
 // lineCanceler cancels a context once n lines were written (ends `monitor` deterministically).
 type lineCanceler struct {
-	syncBuffer
+	testutil.Buffer
+	mu     sync.Mutex // guards lines
+	lines  int
 	n      int
 	cancel context.CancelFunc
 }
 
 func (w *lineCanceler) Write(p []byte) (int, error) {
+	n, err := w.Buffer.Write(p)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.b.Write(p)
-	if bytes.Count(w.b.Bytes(), []byte("\n")) >= w.n {
+	if w.lines += bytes.Count(p, []byte("\n")); w.lines >= w.n {
 		w.cancel()
 	}
-	return len(p), nil
+	return n, err
 }
 
 // runLines runs a streaming command until it printed n lines (or 30 s passed).
@@ -86,32 +88,14 @@ func runLines(t *testing.T, envVars map[string]string, n int, args ...string) re
 	return result{out.String(), errb.String(), code}
 }
 
-// syncBuffer is a bytes.Buffer safe for the cloud's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serveCloud runs `outpost cloud serve args...` in-process until the test ends and returns
 // once ca.pem is written (every listener is bound then), with the cloud's data directory and
 // the buffer its logs go to.
-func serveCloud(t *testing.T, args ...string) (dir string, logs *syncBuffer) {
+func serveCloud(t *testing.T, args ...string) (dir string, logs *testutil.Buffer) {
 	t.Helper()
 	dir = t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &testutil.Buffer{}
 	served := make(chan int, 1)
 	go func() {
 		e := &env{getenv: mapEnv(nil), stdin: strings.NewReader(""), stdout: logs, stderr: logs}
