@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/iothub"
+	"github.com/outpost-iot/outpost/internal/message"
 )
 
 // monitorLine is one line of `outpost monitor` output, shaped like `az iot hub monitor-events`:
@@ -102,8 +104,8 @@ func monitorLineOf(ev hubclient.Event, props bool) monitorLine {
 	m := monitorEvent{
 		Origin:    ev.DeviceID,
 		Module:    ev.ModuleID,
-		Interface: ev.SystemProperties["dt-dataschema"], // the cloud names message.InterfaceID as Azure's built-in endpoint does
-		Component: ev.SystemProperties["dt-subject"],
+		Interface: ev.SystemProperties[iothub.EventPropertyName(message.InterfaceID)],
+		Component: ev.SystemProperties[iothub.EventPropertyName(message.ComponentName)],
 		Payload:   ev.Body,
 	}
 	if ev.BodyBase64 != "" {

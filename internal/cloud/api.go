@@ -288,16 +288,6 @@ func (c *Cloud) handleInvokeMethod(w http.ResponseWriter, r *http.Request, _ *pr
 	return writeJSON(w, http.StatusOK, res)
 }
 
-// c2dHeaders maps request headers of our C2D endpoint to message system properties.
-var c2dHeaders = map[string]string{
-	"iothub-messageid":       message.MessageID,
-	"iothub-correlationid":   message.CorrelationID,
-	"iothub-userid":          message.UserID,
-	"iothub-ack":             message.Ack,
-	"iothub-contenttype":     message.ContentType,
-	"iothub-contentencoding": message.ContentEncoding,
-}
-
 func (c *Cloud) handleSendC2D(w http.ResponseWriter, r *http.Request, _ *principal) error {
 	body, err := readBody(r)
 	if err != nil {
@@ -306,7 +296,7 @@ func (c *Cloud) handleSendC2D(w http.ResponseWriter, r *http.Request, _ *princip
 	req := &C2DRequest{DeviceID: r.PathValue("id"), Body: body, System: map[string]string{}, Properties: map[string]string{}}
 	for name, values := range r.Header {
 		lname := strings.ToLower(name)
-		if key, ok := c2dHeaders[lname]; ok {
+		if key, ok := iothub.C2DSystemProperty(lname); ok {
 			req.System[key] = values[0]
 		} else if app, ok := strings.CutPrefix(lname, "iothub-app-"); ok && app != "properties" {
 			req.Properties[app] = values[0] // HTTP folds the case of these names

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/message"
 	seglog "github.com/outpost-iot/outpost/internal/store"
 )
@@ -34,23 +35,6 @@ type Event struct {
 	BodyBase64       string            `json:"bodyBase64,omitempty"`
 }
 
-// eventSystemNames maps message system property names to the names consumers of IoT Hub's
-// built-in endpoint see (AMQP properties and iothub-* annotations).
-var eventSystemNames = map[string]string{
-	message.MessageID:          "message-id",
-	message.CorrelationID:      "correlation-id",
-	message.UserID:             "user-id",
-	message.To:                 "to",
-	message.ContentType:        "content-type",
-	message.ContentEncoding:    "content-encoding",
-	message.ExpiryTime:         "absolute-expiry-time",
-	message.CreationTime:       "iothub-creation-time-utc",
-	message.ConnectionDeviceID: "iothub-connection-device-id",
-	message.ConnectionModuleID: "iothub-connection-module-id",
-	message.InterfaceID:        "dt-dataschema",
-	message.ComponentName:      "dt-subject",
-}
-
 func toEvent(seq int64, se *eventRecord) *Event {
 	out := &Event{SequenceNumber: seq, EnqueuedTime: se.Enqueued, DeviceID: se.DeviceID, ModuleID: se.ModuleID,
 		SystemProperties: map[string]string{}, Properties: se.Properties}
@@ -58,10 +42,7 @@ func toEvent(seq int64, se *eventRecord) *Event {
 		out.Properties = map[string]string{}
 	}
 	for k, v := range se.System {
-		if n, ok := eventSystemNames[k]; ok {
-			k = n
-		}
-		out.SystemProperties[k] = v
+		out.SystemProperties[iothub.EventPropertyName(k)] = v
 	}
 	switch {
 	case json.Valid(se.Body) && len(se.Body) > 0:

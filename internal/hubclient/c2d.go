@@ -18,7 +18,6 @@ type C2DMessage struct {
 	MessageID       string
 	CorrelationID   string
 	UserID          string
-	To              string
 	Ack             string // none, positive, negative, full
 	ContentType     string
 	ContentEncoding string
@@ -40,13 +39,13 @@ func (c *Client) SendC2D(ctx context.Context, deviceID string, m C2DMessage) (*C
 			h[k] = []string{v}
 		}
 	}
-	set("iothub-messageid", m.MessageID)
-	set("iothub-correlationid", m.CorrelationID)
-	set("iothub-userid", m.UserID)
-	set("iothub-to", m.To)
-	set("iothub-ack", m.Ack)
-	set("iothub-contenttype", m.ContentType)
-	set("iothub-contentencoding", m.ContentEncoding)
+	headers := iothub.C2DHeaders()
+	set(headers[message.MessageID], m.MessageID)
+	set(headers[message.CorrelationID], m.CorrelationID)
+	set(headers[message.UserID], m.UserID)
+	set(headers[message.Ack], m.Ack)
+	set(headers[message.ContentType], m.ContentType)
+	set(headers[message.ContentEncoding], m.ContentEncoding)
 	set("Content-Type", m.ContentType)
 	q := url.Values{}
 	if m.TTL > 0 {
