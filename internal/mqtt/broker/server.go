@@ -14,8 +14,7 @@ import (
 // Server is an MQTT 3.1.1 server. It is safe for concurrent use.
 type Server struct {
 	cfg     Config
-	log     *slog.Logger
-	limited *logLimiter // rate-limited per-connection logs
+	limited *logLimiter // rate-limited logs: every log of the server goes through it
 
 	mu        sync.Mutex // guards the following
 	closed    bool
@@ -36,11 +35,9 @@ type Server struct {
 // New returns a Server; cfg.Auth is required.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	log := cfg.Logger.With("component", "mqtt")
 	return &Server{
 		cfg:       cfg,
-		log:       log,
-		limited:   newLogLimiter(log, 10, 50),
+		limited:   newLogLimiter(cfg.Logger.With("component", "mqtt"), 10, 50),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*Conn]struct{}{},
 		refusing:  map[net.Conn]struct{}{},
