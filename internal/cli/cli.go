@@ -83,6 +83,7 @@ func newRoot(e *env) *cobra.Command {
 		RunE:          needSubcommand,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	addProfileFlag(root)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newCloudCmd(e), newDeviceCmd(e), newModuleCmd(e), newTwinCmd(e), newMethodCmd(e),

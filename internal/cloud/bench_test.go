@@ -14,7 +14,7 @@ import (
 // appenders (as from 10 connections with one message in flight each):
 // `go test -run '^$' -bench EventLog ./internal/cloud/`.
 func BenchmarkEventLogAppend(b *testing.B) {
-	l, err := openEventLog(b.TempDir(), time.Hour, time.Now, slog.New(slog.DiscardHandler))
+	l, err := openEventLog(b.TempDir(), time.Hour, time.Now, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -171,7 +171,7 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 		st.Close()
 		return nil, err
 	}
-	c.events, err = openEventLog(filepath.Join(cfg.DataDir, "events"), orDefault(cfg.EventRetention, 7*24*time.Hour), cfg.Now, cfg.Logger.With("component", "events"))
+	c.events, err = openEventLog(filepath.Join(cfg.DataDir, "events"), orDefault(cfg.EventRetention, 7*24*time.Hour), cfg.Now, cfg.Logger.With("component", "events"), c.metrics.observeCommit)
 	if err != nil {
 		st.Close()
 		return nil, err

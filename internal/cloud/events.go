@@ -118,8 +118,9 @@ type eventLog struct {
 // body base64-encoded.
 const maxEventRecord = 4 * message.MaxSize
 
-func openEventLog(dir string, retention time.Duration, now func() time.Time, logger *slog.Logger) (*eventLog, error) {
-	l, err := seglog.Open(dir, seglog.Options{Now: now, Logger: logger, MaxRecord: maxEventRecord})
+// openEventLog opens the event log in dir; onCommit, if set, sees every group commit (metrics).
+func openEventLog(dir string, retention time.Duration, now func() time.Time, logger *slog.Logger, onCommit func(seglog.Commit)) (*eventLog, error) {
+	l, err := seglog.Open(dir, seglog.Options{Now: now, Logger: logger, MaxRecord: maxEventRecord, OnCommit: onCommit})
 	if err != nil {
 		return nil, fmt.Errorf("cloud: open event log: %w", err)
 	}
@@ -142,14 +143,24 @@ func (l *eventLog) Append(ctx context.Context, deviceID, moduleID string, m *mes
 	return int64(seq), nil
 }
 
+// newAppender returns a source of appends for one connection (see seglog.Appender).
+func (l *eventLog) newAppender() *seglog.Appender { return l.log.NewAppender() }
+
 // AppendAsync queues a message for the next group commit and calls done with its result.
-// Messages queued by one caller are committed in the order they were queued.
-func (l *eventLog) AppendAsync(deviceID, moduleID string, m *message.Message, now time.Time, done func(error)) error {
+// Messages queued by one caller are committed in the order they were queued. src is the
+// caller's appender, or nil.
+func (l *eventLog) AppendAsync(src *seglog.Appender, deviceID, moduleID string, m *message.Message, now time.Time, done func(error)) error {
 	data, err := encodeMessage(deviceID, moduleID, m, now)
 	if err != nil {
 		return err
 	}
-	if err := l.log.AppendAsync(data, func(_ uint64, err error) { done(err) }); err != nil {
+	cb := func(_ uint64, err error) { done(err) }
+	if src != nil {
+		err = src.AppendAsync(data, cb)
+	} else {
+		err = l.log.AppendAsync(data, cb)
+	}
+	if err != nil {
 		return fmt.Errorf("cloud: append event: %w", err)
 	}
 	return nil

@@ -91,6 +91,13 @@ func TestMetricsCountTraffic(t *testing.T) {
 	if v := scrape(t, tc, "outpost_cloud_connected_devices"); v != "1" {
 		t.Fatalf("connected gauge %q", v)
 	}
+	// Group commits of the event log: records per commit and sync latency (issue 5).
+	if v := scrape(t, tc, "outpost_cloud_event_commit_records_sum"); v != "1" {
+		t.Fatalf("records per commit: sum %q, want 1", v)
+	}
+	if v := scrape(t, tc, "outpost_cloud_event_commit_sync_seconds_count"); v != "1" {
+		t.Fatalf("commit sync latency: count %q, want 1", v)
+	}
 	subscribe(t, c, "devices/other/messages/devicebound/#", nil)
 	if v := scrape(t, tc, "outpost_cloud_refused_subscriptions_total"); v != "1" {
 		t.Fatalf("refused subscriptions %q", v)

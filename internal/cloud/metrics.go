@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/outpost-iot/outpost/internal/mqtt/broker"
+	seglog "github.com/outpost-iot/outpost/internal/store"
 )
 
 // Metric names live here, in one place. IoT Hub's Azure Monitor metrics have no Prometheus
@@ -22,6 +23,8 @@ const (
 	metricRefusedSubscriptions = "outpost_cloud_refused_subscriptions_total"
 	metricEventsTrimmed        = "outpost_cloud_events_trimmed_total"
 	metricAuthDelayed          = "outpost_cloud_auth_refusals_delayed_total"
+	metricCommitRecords        = "outpost_cloud_event_commit_records"
+	metricCommitSync           = "outpost_cloud_event_commit_sync_seconds"
 )
 
 // cloudMetrics are the cloud's Prometheus collectors.
@@ -37,6 +40,8 @@ type cloudMetrics struct {
 	refusedSubscriptions prometheus.Counter
 	eventsTrimmed        prometheus.Counter
 	authDelayed          prometheus.Counter
+	commitRecords        prometheus.Histogram
+	commitSync           prometheus.Histogram
 }
 
 func newMetrics() *cloudMetrics {
@@ -57,11 +62,23 @@ func newMetrics() *cloudMetrics {
 		refusedSubscriptions: prometheus.NewCounter(prometheus.CounterOpts{Name: metricRefusedSubscriptions, Help: "Subscriptions refused (SUBACK 0x80)."}),
 		eventsTrimmed:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricEventsTrimmed, Help: "D2C events deleted by retention."}),
 		authDelayed:          prometheus.NewCounter(prometheus.CounterOpts{Name: metricAuthDelayed, Help: "Authentication refusals held back because their source keeps failing."}),
+		commitRecords: prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricCommitRecords,
+			Help:    "D2C events per group commit of the event log (one write and one fdatasync each).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		commitSync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricCommitSync,
+			Help:    "Write and fdatasync latency of one group commit of the event log.",
+			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 14)}),
 	}
 	m.registry.MustRegister(m.connected, m.messagesIn, m.c2d, m.methods, m.twinOps, m.authFailures,
-		m.protocolErrors, m.refusedSubscriptions, m.eventsTrimmed, m.authDelayed,
+		m.protocolErrors, m.refusedSubscriptions, m.eventsTrimmed, m.authDelayed, m.commitRecords, m.commitSync,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// observeCommit records one group commit of the event log (called on its writer goroutine).
+func (m *cloudMetrics) observeCommit(c seglog.Commit) {
+	m.commitRecords.Observe(float64(c.Records))
+	m.commitSync.Observe(c.Sync.Seconds())
 }
 
 // Metric names of the MQTT layer.

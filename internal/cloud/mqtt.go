@@ -14,6 +14,7 @@ import (
 	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/message"
 	"github.com/outpost-iot/outpost/internal/mqtt/broker"
+	seglog "github.com/outpost-iot/outpost/internal/store"
 )
 
 // Connect implements broker.Authenticator with IoT Hub's rules (IOTEDGE-REFERENCE §1.3, §1.4).
@@ -54,7 +55,7 @@ func (c *Cloud) connect(ctx context.Context, req *broker.ConnectRequest) (broker
 		return nil, err // a *broker.ConnectError with the CONNACK code
 	}
 	return &session{c: c, key: k, generationID: id.GenerationID, authStamp: authStamp(k, method), expiry: expiry,
-		deviceETag: id.DeviceETag, moduleETag: id.ModuleETag}, nil
+		deviceETag: id.DeviceETag, moduleETag: id.ModuleETag, appender: c.events.newAppender()}, nil
 }
 
 func (c *Cloud) authenticateConnect(ctx context.Context, req *broker.ConnectRequest, id *identity) (string, time.Time, error) {
@@ -82,6 +83,9 @@ type session struct {
 	expiry       time.Time
 	deviceETag   string // the identity as authenticated, to notice changes before Online
 	moduleETag   string
+	// appender is this connection's source of event appends, so that devices with one message in
+	// flight share group commits (store.Appender).
+	appender *seglog.Appender
 
 	mu       sync.Mutex // guards the following
 	conn     *broker.Conn
@@ -143,7 +147,7 @@ func (s *session) PublishAsync(ctx context.Context, p *broker.Publish, done func
 			done(err)
 			return
 		}
-		s.c.ingestAsync(ctx, m, done)
+		s.c.ingestAsync(ctx, s.appender, m, done)
 		return
 	case iothub.TopicTwinGet:
 		s.twinGet(ctx, t.RequestID)
@@ -218,13 +222,13 @@ func (s *session) stamp(m *message.Message) *message.Message {
 // that the PUBACK follows durability.
 func (c *Cloud) ingest(ctx context.Context, m *message.Message) error {
 	result := make(chan error, 1)
-	c.ingestAsync(ctx, m, func(err error) { result <- err })
+	c.ingestAsync(ctx, nil, m, func(err error) { result <- err })
 	return <-result
 }
 
 // ingestAsync queues a stamped D2C message for the event store's group commit and calls done
-// once it is durable (or failed).
-func (c *Cloud) ingestAsync(ctx context.Context, m *message.Message, done func(error)) {
+// once it is durable (or failed). src is the publishing connection's appender, nil for none.
+func (c *Cloud) ingestAsync(ctx context.Context, src *seglog.Appender, m *message.Message, done func(error)) {
 	if m.Size() > message.MaxSize {
 		c.metrics.protocolErrors.WithLabelValues("message_too_large").Inc()
 		done(fmt.Errorf("cloud: message of %d bytes exceeds %d", m.Size(), message.MaxSize))
@@ -232,7 +236,7 @@ func (c *Cloud) ingestAsync(ctx context.Context, m *message.Message, done func(e
 	}
 	now := c.now().UTC()
 	m.System["iothub-enqueuedtime"] = now.Format(time.RFC3339Nano)
-	err := c.events.AppendAsync(m.System[message.ConnectionDeviceID], m.System[message.ConnectionModuleID], m, now, func(err error) {
+	err := c.events.AppendAsync(src, m.System[message.ConnectionDeviceID], m.System[message.ConnectionModuleID], m, now, func(err error) {
 		if err != nil {
 			c.log.Error("telemetry not stored", "err", err)
 			done(fmt.Errorf("cloud: store telemetry: %w", err))

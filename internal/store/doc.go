@@ -91,6 +91,34 @@
 // preallocation then run on the writer, after the callers are answered and
 // before the next group, so neither delays an acknowledgement.
 //
+// # Cohorts: holding a group open
+//
+// Most devices send one QoS 1 message and wait for its acknowledgement. Ten
+// of them split a plain group commit into two groups per round: the first
+// one back after a commit is taken alone, the other nine arrive during its
+// sync and form the next group, so every round costs two syncs. Records
+// appended through an Appender (one per connection) let the writer do what
+// PostgreSQL's commit_delay/commit_siblings do, bounded so that no one
+// waits for nothing:
+//
+//   - After a commit, the writer notes each appender of the group and
+//     whether it is awaited: it came back within the cohort wait after its
+//     previous promptStreak (2) commits, i.e. it waits for each commit and
+//     returns one round trip later. An appender on a timer, or one seen
+//     once, is not awaited.
+//   - The next group, once it has taken what is queued, is held open until
+//     every awaited appender of the last group is back in it, or the cohort
+//     wait is over: the moving average of a group's write+fdatasync, at
+//     most 1 ms. Waiting longer than a sync costs more than the second sync
+//     it saves.
+//   - A lone appender is its own cohort: it is back as soon as it is
+//     expected, so its groups are never held. An awaited appender that stops
+//     costs one wait, once; plain Append/AppendAsync callers are never
+//     awaited.
+//
+// The cohort changes only when records are committed, never what is
+// committed or how: every guarantee above holds as is.
+//
 // # Preallocation
 //
 // A commit's fdatasync is the floor of append latency. When the write grows

@@ -35,6 +35,17 @@ type Options struct {
 	MaxRecord int
 	// FS is the file system; default OSFS(). Tests pass a crash-simulating FS.
 	FS FS
+	// OnCommit, if set, is called on the writer goroutine after each group
+	// is durable and its callers are answered (for metrics: records per
+	// commit, sync latency). It must be quick and must not call the Log.
+	OnCommit func(Commit)
+}
+
+// Commit describes one durable group, for Options.OnCommit.
+type Commit struct {
+	Records int           // records in the group
+	Bytes   int           // their encoded size
+	Sync    time.Duration // the group's write and fdatasync
 }
 
 // withDefaults fills zero fields and rejects values the format cannot hold.

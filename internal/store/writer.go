@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 )
 
 const (
@@ -45,8 +46,10 @@ type request struct {
 	data   [][]byte
 	one    [1][]byte // backing array of data for AppendAsync
 	nanos  int64
-	seq    uint64 // first seq, set by the writer
-	bytes  int    // encoded size
+	src    *Appender // AppendAsync through an Appender: its source, for the cohort wait
+	at     time.Time // monotonic queue time, for the cohort wait
+	seq    uint64    // first seq, set by the writer
+	bytes  int       // encoded size
 	done   func(seq uint64, err error)
 	res    chan result // Append only, buffered
 }
@@ -68,6 +71,7 @@ type writer struct {
 	mustRoll   bool     // a seal's roll failed: roll before writing anything
 	buf        []byte   // encoded group, reused
 	live       []*request
+	cohort     cohort
 }
 
 // Append durably writes data as consecutive records and returns the first
@@ -111,7 +115,14 @@ func (l *Log) Append(ctx context.Context, data ...[]byte) (uint64, error) {
 // be quick and must not call Append, AppendAsync or Close (which wait for
 // the writer). The caller must not modify data until done is called.
 func (l *Log) AppendAsync(data []byte, done func(seq uint64, err error)) error {
-	r := &request{done: done}
+	return l.appendAsync(nil, data, done)
+}
+
+func (l *Log) appendAsync(src *Appender, data []byte, done func(seq uint64, err error)) error {
+	r := &request{done: done, src: src}
+	if src != nil {
+		r.at = time.Now()
+	}
 	r.one[0] = data
 	r.data = r.one[:]
 	if err := l.prepare(r); err != nil {
@@ -196,24 +207,55 @@ func (l *Log) writeLoop() {
 	}
 }
 
-// gather adds queued requests to group without waiting: whatever arrived
-// while the previous group was syncing forms the next group. A seal request
-// ends the group; it is returned to be done next.
+// gather adds queued requests to group: whatever arrived while the previous
+// group was syncing forms the next group, and if the previous group held
+// appenders that come back promptly after each commit (see Appender), the
+// group is held open until they are all in it or the cohort wait is over.
+// A seal request ends the group; it is returned to be done next.
 func (l *Log) gather(group []*request) ([]*request, *request) {
+	c := &l.w.cohort
 	size := group[0].bytes
+	back := 0 // appenders of the last group that were waited for and are in this one
+	if c.gathered(group[0]) {
+		back++
+	}
+	var deadline <-chan time.Time
+	defer func() {
+		if deadline != nil {
+			c.stopTimer()
+		}
+	}()
 	for size < maxGroupBytes && len(group) < queueLen {
+		var r *request
+		var ok bool
 		select {
-		case r, ok := <-l.reqs:
-			if !ok {
+		case r, ok = <-l.reqs:
+		default:
+			if back >= c.expected {
 				return group, nil
 			}
-			if r.seal {
-				return group, r
+			if deadline == nil {
+				if c.wait() <= 0 {
+					return group, nil
+				}
+				deadline = c.startTimer(c.wait())
 			}
-			group = append(group, r)
-			size += r.bytes
-		default:
+			select {
+			case r, ok = <-l.reqs:
+			case <-deadline:
+				return group, nil
+			}
+		}
+		if !ok {
 			return group, nil
+		}
+		if r.seal {
+			return group, r
+		}
+		group = append(group, r)
+		size += r.bytes
+		if c.gathered(r) {
+			back++
 		}
 	}
 	return group, nil
@@ -232,6 +274,7 @@ func (l *Log) commit(group []*request) {
 		return
 	}
 	if err := l.ready(); err != nil {
+		l.w.cohort.failed()
 		l.fail(live, err)
 		return
 	}
@@ -245,12 +288,18 @@ func (l *Log) commit(group []*request) {
 			w.next++
 		}
 	}
+	start := time.Now()
 	if err := l.writeSync(w.buf); err != nil {
 		err = fmt.Errorf("store: commit seqs %d-%d to %s: %w", first, w.next-1, w.seg.path, err)
 		w.next = first // the seqs were never handed out: the next group reuses them
+		w.cohort.failed()
 		l.fail(live, err)
 		return
 	}
+	durable := time.Now()
+	synced := durable.Sub(start)
+	w.cohort.observeSync(synced)
+	w.cohort.committed(live, durable)
 	if cap(w.buf) > 2*maxGroupBytes {
 		w.buf = nil // one huge record must not pin its buffer for the log's life
 	}
@@ -261,6 +310,9 @@ func (l *Log) commit(group []*request) {
 	}
 	for _, r := range live {
 		r.finish(r.seq, nil)
+	}
+	if l.opts.OnCommit != nil {
+		l.opts.OnCommit(Commit{Records: int(w.next - first), Bytes: len(w.buf), Sync: synced})
 	}
 	l.enforceCap()
 	l.preallocate()

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"time"
+)
+
+// maxCohortWait caps how long the writer holds a group open for its cohort,
+// whatever the measured sync latency.
+const maxCohortWait = time.Millisecond
+
+// An Appender is one source of appends, such as a device connection, that
+// typically waits for each record to be durable before it sends the next
+// (an MQTT device with one QoS 1 message in flight). Records appended
+// through an Appender let the writer gather a cohort: when the group just
+// committed held appenders that came back promptly after their previous
+// commit, the next group is held open (at most one sync's latency, see
+// doc.go) until they are back, so that N such devices share one fdatasync
+// instead of splitting into a lone one and the rest. An Appender used
+// alone, or by a source that never waits, costs nothing: the writer waits
+// only for appenders that came back within that time before.
+//
+// An Appender is cheap; make one per connection and drop it with the
+// connection. Its methods are safe for concurrent use.
+type Appender struct {
+	l *Log
+	// Owned by the writer goroutine.
+	lastGroup uint64    // the committed group that last held one of its records (0: none)
+	gathering uint64    // the group being gathered that counted it last
+	ackedAt   time.Time // when that group became durable
+	// streak counts its consecutive prompt returns (came back within the
+	// cohort wait after its previous commit), up to promptStreak. One prompt
+	// return can be chance (a device on a timer that happened to send just
+	// after its PUBACK); several in a row mean it waits for each commit.
+	streak  int
+	awaited bool // it is part of the cohort that the group after lastGroup waits for
+}
+
+// promptStreak is how many prompt returns in a row make an appender one the
+// writer waits for.
+const promptStreak = 2
+
+// NewAppender returns an Appender for one source of appends.
+func (l *Log) NewAppender() *Appender { return &Appender{l: l} }
+
+// AppendAsync is Log.AppendAsync for this appender's source.
+func (a *Appender) AppendAsync(data []byte, done func(seq uint64, err error)) error {
+	return a.l.appendAsync(a, data, done)
+}
+
+// cohort is the writer's state for holding groups open (owned by the writer goroutine).
+type cohort struct {
+	group    uint64        // groups committed or failed so far; the group being gathered is group+1
+	expected int           // prompt appenders in the last committed group: the cohort to wait for
+	sync     time.Duration // moving average of a group's write+fdatasync
+	timer    *time.Timer   // reused for the wait; stopped and drained between uses
+}
+
+// wait is how long a group may be held open for its cohort: one sync's
+// latency (waiting longer than a sync costs more than a second sync),
+// at most maxCohortWait.
+func (c *cohort) wait() time.Duration { return min(c.sync, maxCohortWait) }
+
+// observeSync folds one group's sync latency into the moving average (1/8 weight).
+func (c *cohort) observeSync(d time.Duration) {
+	if c.sync == 0 {
+		c.sync = d
+		return
+	}
+	c.sync += (d - c.sync) / 8
+}
+
+// gathered counts r toward the cohort of the group being gathered and
+// reports whether r's appender is one the writer was waiting for.
+func (c *cohort) gathered(r *request) bool {
+	a := r.src
+	if a == nil || a.gathering == c.group+1 {
+		return false
+	}
+	a.gathering = c.group + 1
+	if a.lastGroup == 0 {
+		return false
+	}
+	if r.at.Sub(a.ackedAt) <= c.wait() {
+		a.streak = min(a.streak+1, promptStreak)
+	} else {
+		a.streak = 0
+	}
+	return a.lastGroup == c.group && a.awaited
+}
+
+// committed records the group that just became durable at now: its
+// appenders, and how many of them are expected back promptly.
+func (c *cohort) committed(live []*request, now time.Time) {
+	c.group++
+	c.expected = 0
+	for _, r := range live {
+		a := r.src
+		if a == nil || a.lastGroup == c.group {
+			continue
+		}
+		a.lastGroup, a.ackedAt = c.group, now
+		a.awaited = a.streak >= promptStreak
+		if a.awaited {
+			c.expected++
+		}
+	}
+}
+
+// failed records a group that was not committed: nothing is waited for next.
+func (c *cohort) failed() {
+	c.group++
+	c.expected = 0
+}
+
+// startTimer arms the cohort timer for d.
+func (c *cohort) startTimer(d time.Duration) <-chan time.Time {
+	if c.timer == nil {
+		c.timer = time.NewTimer(d)
+	} else {
+		c.timer.Reset(d)
+	}
+	return c.timer.C
+}
+
+// stopTimer stops the cohort timer (Go 1.23 timers: Stop leaves no stale value in C).
+func (c *cohort) stopTimer() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
