@@ -5,8 +5,8 @@ import (
 )
 
 // maxCohortWait caps how long the writer holds a group open for its cohort,
-// whatever the measured sync latency.
-const maxCohortWait = time.Millisecond
+// whatever the measured sync latency. A variable for tests, read by Open.
+var maxCohortWait = time.Millisecond
 
 // An Appender is one source of appends, such as a device connection, that
 // typically waits for each record to be durable before it sends the next
@@ -52,13 +52,14 @@ type cohort struct {
 	group    uint64        // groups committed or failed so far; the group being gathered is group+1
 	expected int           // prompt appenders in the last committed group: the cohort to wait for
 	sync     time.Duration // moving average of a group's write+fdatasync
+	max      time.Duration // maxCohortWait when the log was opened
 	timer    *time.Timer   // reused for the wait; stopped and drained between uses
 }
 
 // wait is how long a group may be held open for its cohort: one sync's
 // latency (waiting longer than a sync costs more than a second sync),
 // at most maxCohortWait.
-func (c *cohort) wait() time.Duration { return min(c.sync, maxCohortWait) }
+func (c *cohort) wait() time.Duration { return min(c.sync, c.max) }
 
 // observeSync folds one group's sync latency into the moving average (1/8 weight).
 func (c *cohort) observeSync(d time.Duration) {

@@ -171,6 +171,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.closeSegments()
 		return nil, err
 	}
+	l.w.cohort.max = maxCohortWait // recover set up l.w
 	l.log.Debug("store: opened", "segments", len(l.segs), "from_index", l.trusted,
 		"last", l.last, "took", time.Since(start))
 	go l.writeLoop()
