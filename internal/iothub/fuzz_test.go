@@ -83,6 +83,9 @@ func FuzzParsePublishTopic(f *testing.F) {
 			if p.DeviceID == "" || strings.Contains(p.DeviceID, "/") || strings.Contains(p.ModuleID, "/") {
 				t.Fatalf("bad identity from %q: %+v", topic, p)
 			}
+			if strings.HasSuffix(p.Bag, "/") && !strings.HasSuffix(topic, "//") {
+				t.Fatalf("bag keeps the trailing / of %q: %q", topic, p.Bag)
+			}
 			_, _, _ = ParsePropertyBag(p.Bag)
 		}
 		if p.Kind == TopicTwinGet || p.Kind == TopicTwinPatchReported || p.Kind == TopicMethodResponse {
