@@ -1,0 +1,71 @@
+package cloud_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestUnknownRoutesAnswerIoTHubErrors: a path no route serves is a 404 and a known path with
+// another method a 405 with Allow, both in IoT Hub's error format (iothub-errorcode and
+// {"Message":"ErrorCode:..;..","ExceptionMessage":".."}), not Go's plain text, which the SDKs
+// surface as a bare "Not found".
+func TestUnknownRoutesAnswerIoTHubErrors(t *testing.T) {
+	tc := startCloud(t)
+	tok := serviceToken(t, tc)
+	cases := []struct {
+		method, path string
+		status       int
+		code         string
+		allow        []string // methods the Allow header must list (405 only)
+	}{
+		{"GET", "/", 404, "NotFound", nil},
+		{"GET", "/nope", 404, "NotFound", nil},
+		{"GET", "/devices/d/unknown/x", 404, "NotFound", nil},
+		{"POST", "/twins/d/modules/m/methods/extra", 404, "NotFound", nil},
+		{"DELETE", "/no/such/path", 404, "NotFound", nil},
+		{"POST", "/events", 405, "MethodNotAllowed", []string{"GET"}},
+		{"DELETE", "/twins/d", 405, "MethodNotAllowed", []string{"GET", "PATCH", "PUT"}},
+		{"PATCH", "/devices/d", 405, "MethodNotAllowed", []string{"DELETE", "GET", "PUT"}},
+		{"GET", "/twins/d/methods", 405, "MethodNotAllowed", []string{"POST"}},
+		{"POST", "/healthz", 405, "MethodNotAllowed", []string{"GET"}},
+	}
+	for _, c := range cases {
+		req, err := http.NewRequestWithContext(tc.ctx(), c.method, "https://"+tc.cfg.HTTPSListen+c.path, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", tok)
+		res, err := tc.httpClient().Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var body struct{ Message, ExceptionMessage string }
+		jerr := json.Unmarshal(raw, &body)
+		if res.StatusCode != c.status || res.Header.Get("iothub-errorcode") != c.code || jerr != nil ||
+			!strings.HasPrefix(body.Message, "ErrorCode:"+c.code+";") || body.ExceptionMessage == "" ||
+			!strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s: %d iothub-errorcode=%q %q, want %d %s in IoT Hub's JSON",
+				c.method, c.path, res.StatusCode, res.Header.Get("iothub-errorcode"), raw, c.status, c.code)
+			continue
+		}
+		allow := res.Header.Get("Allow")
+		for _, m := range c.allow {
+			if !strings.Contains(allow, m) {
+				t.Errorf("%s %s: Allow %q lacks %s", c.method, c.path, allow, m)
+			}
+		}
+	}
+}
+
+// TestHealthzStillPlain: the health check is not an API route and keeps its plain "ok".
+func TestHealthzStillPlain(t *testing.T) {
+	tc := startCloud(t)
+	if err := tc.svc.Healthz(tc.ctx()); err != nil {
+		t.Fatalf("healthz: %v", err)
+	}
+}
