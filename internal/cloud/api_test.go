@@ -69,3 +69,28 @@ func TestHealthzStillPlain(t *testing.T) {
 		t.Fatalf("healthz: %v", err)
 	}
 }
+
+// TestEmptyListsAreArrays: a list call with nothing to list answers [] (not null, which a
+// client that iterates or takes .length of the body fails on).
+func TestEmptyListsAreArrays(t *testing.T) {
+	tc := startCloud(t)
+	tc.createDevice("quiet")
+	tok := serviceToken(t, tc)
+	for _, path := range []string{
+		"/events",
+		"/events?deviceId=nobody",
+		"/events?deviceId=quiet&moduleId=m",
+		"/events?from=1000",
+		"/devices/quiet/messages/deviceBound",
+		"/devices/quiet/modules",
+	} {
+		req, err := http.NewRequestWithContext(tc.ctx(), http.MethodGet, "https://"+tc.cfg.HTTPSListen+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", tok)
+		if got := strings.TrimSpace(string(doJSON(t, tc, req))); got != "[]" {
+			t.Errorf("GET %s = %s, want []", path, got)
+		}
+	}
+}
