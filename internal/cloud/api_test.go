@@ -2,10 +2,14 @@ package cloud_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
 // TestUnknownRoutesAnswerIoTHubErrors: a path no route serves is a 404 and a known path with
@@ -91,6 +95,31 @@ func TestEmptyListsAreArrays(t *testing.T) {
 		req.Header.Set("Authorization", tok)
 		if got := strings.TrimSpace(string(doJSON(t, tc, req))); got != "[]" {
 			t.Errorf("GET %s = %s, want []", path, got)
+		}
+	}
+}
+
+// TestInvalidIDErrorOverREST: the character an invalid id is refused for reaches the client
+// intact through IoT Hub's error body, whose text may not hold ";" (for "a;b" it said ',').
+func TestInvalidIDErrorOverREST(t *testing.T) {
+	tc := startCloud(t)
+	tc.createDevice("d")
+	cases := []struct {
+		create func() error
+		want   string
+	}{
+		{func() error { _, err := tc.svc.CreateDevice(tc.ctx(), &hubclient.Device{DeviceID: "a;b"}); return err }, `device id "a\u003bb" contains the invalid character U+003B (semicolon)`},
+		{func() error { _, err := tc.svc.CreateDevice(tc.ctx(), &hubclient.Device{DeviceID: "a b"}); return err }, `' ' (U+0020)`},
+		{func() error {
+			_, err := tc.svc.CreateModule(tc.ctx(), &hubclient.Module{DeviceID: "d", ModuleID: "m;1"})
+			return err
+		}, `module id "m\u003b1" contains the invalid character U+003B (semicolon)`},
+	}
+	for i, c := range cases {
+		var he *hubclient.Error
+		err := c.create()
+		if !errors.As(err, &he) || he.Code != iothub.CodeArgumentInvalid || !strings.Contains(he.Message, c.want) || strings.Contains(he.Message, "','") {
+			t.Errorf("case %d: %v, want ArgumentInvalid naming %s", i, err, c.want)
 		}
 	}
 }
