@@ -30,7 +30,8 @@ const (
 // most MaxTwinDepth, names of at most MaxTwinNameLength bytes without control
 // characters, whitespace, ".", "$" or "#", strings of at most
 // MaxTwinStringValue bytes, integers within ±2^52, other numbers within a
-// float64's range, and (reported only) no null inside arrays. Errors are *Error 400 ArgumentInvalid.
+// float64's range, and (reported only) no null inside arrays. Errors are
+// *Error 400 ArgumentInvalid.
 func ValidateTwinPatch(patch []byte, reported bool) error {
 	if len(patch) > MaxTwinPatchSize {
 		return twinErr("patch is %d bytes, limit %d", len(patch), MaxTwinPatchSize)
