@@ -63,7 +63,8 @@ func edgeHubOf(p *principal, r *http.Request) bool {
 	return p.device.ModuleID == "$edgeHub" && p.device.DeviceID == r.PathValue("id") && r.PathValue("mid") == "$edgeHub"
 }
 
-func (c *Cloud) apiMux() *http.ServeMux {
+// apiMux is the REST API: the routes below, and IoT Hub errors for everything else.
+func (c *Cloud) apiMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	read, write, svc := right(RightRegistryRead), right(RightRegistryWrite), right(RightServiceConnect)
@@ -101,7 +102,68 @@ func (c *Cloud) apiMux() *http.ServeMux {
 	c.route(mux, "GET /certificates/{name}", read, c.handleGetCertificate)
 	c.route(mux, "PUT /certificates/{name}", write, c.handlePutCertificate)
 	c.route(mux, "DELETE /certificates/{name}", write, c.handleDeleteCertificate)
-	return mux
+	return iotHubFallback(mux)
+}
+
+// iotHubFallback answers what mux has no route for in IoT Hub's error format rather than
+// ServeMux's plain text, which the SDKs surface as a bare "Not found": 404 NotFound for an
+// unknown path, 405 MethodNotAllowed with ServeMux's Allow header for a known path asked
+// with another method.
+func iotHubFallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r) // (again, so that ServeMux sets the path values)
+			return
+		}
+		// ServeMux's own 404 or 405 handler, run only to learn its status and Allow header.
+		var probe headerProbe
+		h.ServeHTTP(&probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.Header().Get("Allow"))
+			iothub.WriteHTTPError(w, iothub.NewError(iothub.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, shortPath(r)))
+			return
+		}
+		iothub.WriteHTTPError(w, iothub.NewError(iothub.CodeNotFound, "no resource at %s", shortPath(r)))
+	})
+}
+
+// shortPath is the request path cut to a length fit for an error message.
+func shortPath(r *http.Request) string {
+	const limit = 200
+	if p := r.URL.Path; len(p) > limit {
+		return p[:limit] + "..."
+	}
+	return r.URL.Path
+}
+
+// headerProbe is a ResponseWriter that keeps the status and headers and drops the body.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+// Header returns the headers set so far.
+func (p *headerProbe) Header() http.Header {
+	if p.header == nil {
+		p.header = http.Header{}
+	}
+	return p.header
+}
+
+// Write drops b: only the status and headers matter.
+func (p *headerProbe) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+
+// WriteHeader keeps the first status.
+func (p *headerProbe) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -10,6 +10,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/message"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
@@ -169,6 +170,26 @@ func TestTelemetryModuleAndTrailingSlashForms(t *testing.T) {
 	evs, err := tc.svc.Events(tc.ctx(), hubclient.EventFilter{DeviceID: "d", ModuleID: "m"}, 0, 10)
 	if err != nil || len(evs) != 3 || evs[2].SystemProperties["iothub-connection-module-id"] != "m" {
 		t.Fatalf("module events: %v %+v", err, evs)
+	}
+}
+
+// TestModuleOutputTrailingSlash: the Node SDK's sendOutputEvent ends the bag with "/"
+// (".../events/$.on=out1/"); the stored event must name output out1, not "out1/".
+func TestModuleOutputTrailingSlash(t *testing.T) {
+	tc := startCloud(t)
+	tc.createDevice("d")
+	mkey := tc.createModule("d", "m")
+	c := tc.mustConnect("d", "m", mkey, clientOpts{})
+	wait(t, c.Publish("devices/d/modules/m/messages/events/k=v&%24.on=out1/", 1, false, "x"))
+	wait(t, c.Publish("devices/d/modules/m/messages/events/$.on=out1&k=v/", 1, false, "y"))
+	evs, err := tc.svc.Events(tc.ctx(), hubclient.EventFilter{DeviceID: "d", ModuleID: "m"}, 0, 10)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("module events: %v %d", err, len(evs))
+	}
+	for i, ev := range evs {
+		if ev.SystemProperties[message.OutputName] != "out1" || ev.Properties["k"] != "v" {
+			t.Errorf("event %d: output %q, k %q, want out1 and v", i, ev.SystemProperties[message.OutputName], ev.Properties["k"])
+		}
 	}
 }
 

@@ -218,9 +218,10 @@ func (l *eventLog) scan(after int64, f EventFilter, fn func(*Event) (bool, error
 	return after, nil
 }
 
-// Read returns up to limit events after seq matching f.
+// Read returns up to limit events after seq matching f; none is an empty slice, not nil, so
+// that GET /events answers [] rather than null.
 func (l *eventLog) Read(ctx context.Context, after int64, f EventFilter, limit int) ([]*Event, error) {
-	var out []*Event
+	out := []*Event{}
 	_, err := l.scan(after, f, func(ev *Event) (bool, error) {
 		out = append(out, ev)
 		return len(out) < limit && ctx.Err() == nil, nil

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/pki"
@@ -129,13 +131,34 @@ func validateID(kind, id string) error {
 	if id == "" || len(id) > 128 {
 		return iothub.NewError(iothub.CodeArgumentInvalid, "%s id must be 1 to 128 characters", kind)
 	}
-	for _, r := range id {
+	for i, r := range id {
 		ok := r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(validIDChars, r))
 		if !ok {
-			return iothub.NewError(iothub.CodeArgumentInvalid, "%s id %q contains the invalid character %q", kind, id, r)
+			return iothub.NewError(iothub.CodeArgumentInvalid, "%s id %s contains the invalid %s",
+				kind, quoteForErrorBody(id), describeChar(id[i:], r))
 		}
 	}
 	return nil
+}
+
+// quoteForErrorBody quotes s with ";" written as \u003b: IoT Hub's error body turns every ";"
+// of its text into "," (iothub.WriteHTTPError), which would name another id.
+func quoteForErrorBody(s string) string {
+	return strings.ReplaceAll(strconv.Quote(s), ";", `\u003b`)
+}
+
+// describeChar names r, the first character of s, by its code point and, when the error body
+// can carry it as is, itself: "';'" alone would reach the client as "','".
+func describeChar(s string, r rune) string {
+	switch {
+	case r == utf8.RuneError && !strings.HasPrefix(s, string(utf8.RuneError)):
+		return fmt.Sprintf("byte 0x%02X (not UTF-8)", s[0])
+	case r == ';':
+		return "character U+003B (semicolon)"
+	case unicode.IsPrint(r):
+		return fmt.Sprintf("character %q (%U)", r, r)
+	}
+	return fmt.Sprintf("character %U", r)
 }
 
 // normalizeAuth validates an identity's authentication and generates missing SAS keys.

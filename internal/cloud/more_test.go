@@ -2,6 +2,7 @@ package cloud_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
@@ -215,5 +217,64 @@ func TestTwinIntegerRange(t *testing.T) {
 	}
 	if _, err := tc.svc.PatchTwin(tc.ctx(), "d", "", json.RawMessage(`{"properties":{"desired":{"big":9007199254740993}}}`), ""); !hubclient.IsStatus(err, http.StatusBadRequest) {
 		t.Fatalf("desired integer out of range: %v", err)
+	}
+}
+
+// TestTwinNumberBeyondFloat64: a number no float64 holds ({"big":1e400}) is refused with 400
+// ArgumentInvalid on every path that writes a twin; once stored it made every read of the twin
+// (outpost twin show, the SDKs) fail to decode it.
+func TestTwinNumberBeyondFloat64(t *testing.T) {
+	tc := startCloud(t)
+	ctx := tc.ctx()
+	key := tc.createDevice("d")
+	rec := newReceived()
+	c := tc.mustConnect("d", "", key, clientOpts{})
+	subscribe(t, c, "$iothub/twin/res/#", rec.handler)
+	wait(t, c.Publish("$iothub/twin/PATCH/properties/reported/?$rid=1", 0, false, `{"big":1e400}`))
+	if m := rec.next(t, 10*time.Second); !strings.HasPrefix(m.Topic(), "$iothub/twin/res/400/") {
+		t.Errorf("MQTT reported patch beyond float64: %s", m.Topic())
+	}
+	writes := []struct {
+		what string
+		do   func() error
+	}{
+		{"PATCH desired", func() error {
+			_, err := tc.svc.PatchTwin(ctx, "d", "", json.RawMessage(`{"properties":{"desired":{"big":1e400}}}`), "")
+			return err
+		}},
+		{"PATCH tags", func() error {
+			_, err := tc.svc.PatchTwin(ctx, "d", "", json.RawMessage(`{"tags":{"t":{"big":-1e400}}}`), "")
+			return err
+		}},
+		{"PUT desired", func() error {
+			_, err := tc.svc.ReplaceTwin(ctx, "d", "", json.RawMessage(`{"properties":{"desired":{"a":[1e309]}}}`), "*")
+			return err
+		}},
+		{"PUT tags", func() error {
+			_, err := tc.svc.ReplaceTwin(ctx, "d", "", json.RawMessage(`{"tags":{"big":1e400}}`), "*")
+			return err
+		}},
+	}
+	for _, w := range writes {
+		var he *hubclient.Error
+		if err := w.do(); !errors.As(err, &he) || he.Status != http.StatusBadRequest || he.Code != iothub.CodeArgumentInvalid {
+			t.Errorf("%s beyond float64: %v, want 400 %s", w.what, err, iothub.CodeArgumentInvalid)
+		}
+	}
+	if _, err := tc.svc.GetTwin(ctx, "d", ""); err != nil {
+		t.Errorf("device twin no longer readable: %v", err)
+	}
+
+	if _, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge", Capabilities: &hubclient.Capabilities{IotEdge: true}}); err != nil {
+		t.Fatal(err)
+	}
+	err := tc.svc.ApplyConfigurationContent(ctx, "edge", json.RawMessage(
+		`{"modulesContent":{"$edgeAgent":{"properties.desired":{"schemaVersion":"1.1","big":1e400}}}}`))
+	var he *hubclient.Error
+	if !errors.As(err, &he) || he.Status != http.StatusBadRequest || he.Code != iothub.CodeArgumentInvalid {
+		t.Errorf("deployment beyond float64: %v, want 400 %s", err, iothub.CodeArgumentInvalid)
+	}
+	if _, err := tc.svc.GetTwin(ctx, "edge", "$edgeAgent"); err != nil {
+		t.Errorf("$edgeAgent twin no longer readable: %v", err)
 	}
 }

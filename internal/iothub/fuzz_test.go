@@ -83,6 +83,9 @@ func FuzzParsePublishTopic(f *testing.F) {
 			if p.DeviceID == "" || strings.Contains(p.DeviceID, "/") || strings.Contains(p.ModuleID, "/") {
 				t.Fatalf("bad identity from %q: %+v", topic, p)
 			}
+			if strings.HasSuffix(p.Bag, "/") && !strings.HasSuffix(topic, "//") {
+				t.Fatalf("bag keeps the trailing / of %q: %q", topic, p.Bag)
+			}
 			_, _, _ = ParsePropertyBag(p.Bag)
 		}
 		if p.Kind == TopicTwinGet || p.Kind == TopicTwinPatchReported || p.Kind == TopicMethodResponse {
@@ -115,7 +118,8 @@ func FuzzParseUsername(f *testing.F) {
 // FuzzValidateTwinPatch: no panics, and the byte and decoded-object
 // validators agree on accepted patches.
 func FuzzValidateTwinPatch(f *testing.F) {
-	for _, s := range []string{`{"a":1}`, `{"a":[1,null]}`, `{"a.b":1}`, `{"a":{"b":{"c":4503599627370497}}}`, `[1]`, ` `} {
+	for _, s := range []string{`{"a":1}`, `{"a":[1,null]}`, `{"a.b":1}`, `{"a":{"b":{"c":4503599627370497}}}`, `[1]`, ` `,
+		`{"big":1e400}`, `{"a":[-1.7976931348623159e308]}`, `{"a":1.7976931348623157e308}`} {
 		f.Add([]byte(s), true)
 		f.Add([]byte(s), false)
 	}
@@ -131,6 +135,11 @@ func FuzzValidateTwinPatch(f *testing.F) {
 		}
 		if err := ValidateTwinObject(obj, reported); err != nil {
 			t.Fatalf("byte validator accepted %q, object validator refused: %v", patch, err)
+		}
+		// What a twin stores, its readers (outpost twin show, the SDKs) decode as float64.
+		var plain map[string]any
+		if err := json.Unmarshal(patch, &plain); err != nil {
+			t.Fatalf("accepted patch %q does not decode with float64 numbers: %v", patch, err)
 		}
 	})
 }

@@ -46,7 +46,8 @@ const (
 
 // ParsePublishTopic parses a client->server topic. Telemetry is accepted with
 // or without the trailing "/" and bag (edgeHub's templates); the bag may
-// itself contain "/". Anything else is TopicInvalid with an error.
+// itself contain "/", and one "/" after it is dropped (the Node SDK sends
+// it). Anything else is TopicInvalid with an error.
 func ParsePublishTopic(topic string) (PublishTopic, error) {
 	var (
 		p   PublishTopic
@@ -90,7 +91,10 @@ func parseTelemetry(topic string) (PublishTopic, error) {
 		if tail[0] != '/' {
 			return PublishTopic{}, errors.New("not a telemetry topic")
 		}
-		p.Bag = tail[1:]
+		// The Node SDK's sendOutputEvent and sendEvent end the bag with
+		// "/" (".../events/$.on=out1/"); IoT Hub ignores it, so must we,
+		// or the output name arrives as "out1/".
+		p.Bag = strings.TrimSuffix(tail[1:], "/")
 	}
 	return p, nil
 }

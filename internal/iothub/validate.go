@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -28,8 +29,9 @@ const (
 // limits: a JSON object of at most MaxTwinPatchSize bytes, nesting depth at
 // most MaxTwinDepth, names of at most MaxTwinNameLength bytes without control
 // characters, whitespace, ".", "$" or "#", strings of at most
-// MaxTwinStringValue bytes, integers within ±2^52, and (reported only) no null
-// inside arrays. Errors are *Error 400 ArgumentInvalid.
+// MaxTwinStringValue bytes, integers within ±2^52, other numbers within a
+// float64's range, and (reported only) no null inside arrays. Errors are
+// *Error 400 ArgumentInvalid.
 func ValidateTwinPatch(patch []byte, reported bool) error {
 	if len(patch) > MaxTwinPatchSize {
 		return twinErr("patch is %d bytes, limit %d", len(patch), MaxTwinPatchSize)
@@ -156,9 +158,15 @@ func checkInt(name string, n int64) error {
 	return nil
 }
 
-// checkNumber refuses integers beyond ±2^52; other numbers are not limited.
+// checkNumber refuses integers beyond ±2^52 and numbers beyond a float64's range
+// (1e400): the twin would store them, and every reader that decodes numbers as float64
+// (encoding/json, JavaScript, outpost twin show) would fail on the whole document.
+// Underflow (1e-400) is fine: it decodes as 0.
 func checkNumber(name string, n json.Number) error {
 	if strings.ContainsAny(string(n), ".eE") {
+		if _, err := strconv.ParseFloat(string(n), 64); err != nil {
+			return twinErr("number %s of %q is beyond the range of a 64-bit float", truncate(string(n)), truncate(name))
+		}
 		return nil
 	}
 	s := strings.TrimPrefix(string(n), "-")

@@ -41,6 +41,11 @@ func TestValidateTwinPatch(t *testing.T) {
 		{name: "int beyond 2^52", patch: `{"a":4503599627370497}`, wantErr: "2^52"},
 		{name: "negative int beyond", patch: `{"a":-9007199254740993}`, wantErr: "2^52"},
 		{name: "float not limited", patch: `{"a":1e300,"b":4503599627370497.5}`},
+		{name: "largest float64 ok", patch: `{"a":1.7976931348623157e308,"b":-1.7976931348623157e308}`},
+		{name: "float underflow ok", patch: `{"a":1e-400}`},
+		{name: "float beyond float64", patch: `{"big":1e400}`, wantErr: "64-bit float"},
+		{name: "negative float beyond float64", patch: `{"a":-1.7976931348623159e308}`, wantErr: "64-bit float"},
+		{name: "float beyond float64 nested", patch: `{"a":{"b":[1,{"c":1E309}]}}`, wantErr: "64-bit float"},
 		{name: "null in array desired ok", patch: `{"a":[1,null]}`},
 		{name: "null in array reported", patch: `{"a":[1,null]}`, reported: true, wantErr: "contains null"},
 		{name: "not object", patch: `[1]`, wantErr: "must be a JSON object"},
@@ -74,6 +79,9 @@ func TestValidateTwinTags(t *testing.T) {
 	if err := ValidateTwinTags([]byte(`{"a":"` + strings.Repeat("x", 8*1024) + `"}`)); err == nil {
 		t.Fatal("tags over 8 KB accepted")
 	}
+	if err := ValidateTwinTags([]byte(`{"loc":{"big":1e400}}`)); err == nil {
+		t.Fatal("tag beyond float64 accepted")
+	}
 }
 
 func TestValidateTwinObject(t *testing.T) {
@@ -85,6 +93,8 @@ func TestValidateTwinObject(t *testing.T) {
 	}{
 		{"float64 integral not range-checked", map[string]any{"a": 1e20}, true, false},
 		{"json.Number beyond", map[string]any{"a": json.Number("4503599627370497")}, true, true},
+		{"json.Number beyond float64", map[string]any{"a": map[string]any{"b": json.Number("1e400")}}, false, true},
+		{"json.Number largest float64", map[string]any{"a": json.Number("1.7976931348623157e308")}, false, false},
 		{"int64 beyond", map[string]any{"a": int64(1) << 53}, false, true},
 		{"int ok", map[string]any{"a": 1 << 52}, false, false},
 		{"uint64 beyond", map[string]any{"a": uint64(1) << 60}, false, true},

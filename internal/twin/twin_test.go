@@ -141,6 +141,11 @@ func TestPatchLimits(t *testing.T) {
 		{"tags over 8 KB", func(tw *Twin) { must(t, tw.PatchTags(map[string]any{"a": big})) },
 			func(tw *Twin) error { return tw.PatchTags(map[string]any{"b": big, "c": big}) }},
 		{"unencodable", nil, func(tw *Twin) error { return tw.PatchDesired(map[string]any{"f": func() {}}, t0) }},
+		{"desired beyond float64", nil, func(tw *Twin) error { return tw.PatchDesired(obj(t, `{"big":1e400}`), t0) }},
+		{"reported beyond float64", nil, func(tw *Twin) error { return tw.PatchReported(obj(t, `{"a":{"b":-1e400}}`), t0) }},
+		{"replaced desired beyond float64", nil, func(tw *Twin) error { return tw.ReplaceDesired(obj(t, `{"a":[1e309]}`), t0) }},
+		{"tags beyond float64", nil, func(tw *Twin) error { return tw.PatchTags(obj(t, `{"big":1e400}`)) }},
+		{"replaced tags beyond float64", nil, func(tw *Twin) error { return tw.ReplaceTags(obj(t, `{"big":1e400}`)) }},
 	}
 	for _, c := range cases {
 		tw := New()

@@ -202,12 +202,13 @@ class Monitor {
   }
 
   /**
-   * sendAndSee sends msg (with a new messageId) through client.sendEvent and resolves with the
-   * event this monitor prints for it, failing if none is printed within timeoutMs.
+   * sendAndSee sends msg (with a new messageId) through send (client.sendEvent unless given)
+   * and resolves with the event this monitor prints for it, failing if none is printed within
+   * timeoutMs.
    */
-  async sendAndSee(what, client, msg, timeoutMs = 25000) {
+  async sendAndSee(what, client, msg, timeoutMs = 25000, send = (m) => client.sendEvent(m)) {
     msg.messageId = crypto.randomUUID();
-    await withTimeout(`${what}: sendEvent`, client.sendEvent(msg), OP_MS);
+    await withTimeout(`${what}: send`, send(msg), OP_MS);
     const found = await this.waitFor((e) => e.systemProperties['message-id'] === msg.messageId, timeoutMs);
     if (found) return found;
     if (this.exited) {

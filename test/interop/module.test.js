@@ -396,6 +396,30 @@ for (const { name, Transport, via } of transports) {
       for (const e of mon.events) assert.equal(e.moduleId, moduleId, 'monitor --module filters by module');
     });
 
+    // sendOutputEvent publishes on .../messages/events/%24.on=out1&...&k=v/ (a trailing '/'
+    // after the bag): the hub must not keep it in the last value or in the output name.
+    it('sendOutputEvent: the event carries the output name and the last property without the trailing /', async () => {
+      const mon = new Monitor(deviceId, '40s', { moduleId });
+      try {
+        const msg = new Message('out');
+        msg.properties.add('k', 'v');
+        const found = await mon.sendAndSee(`${name} output event`, client, msg, 25000,
+          (m) => client.sendOutputEvent('out1', m));
+        assert.equal(found.systemProperties.outputName, 'out1',
+          `output name; systemProperties=${JSON.stringify(found.systemProperties)}`);
+        assert.equal(found.properties.k, 'v', `last property; properties=${JSON.stringify(found.properties)}`);
+        // Without messageId and properties the output name itself ends the topic.
+        const run = crypto.randomUUID();
+        await withTimeout(`${name} bare sendOutputEvent`, client.sendOutputEvent('out2', new Message(run)), OP_MS);
+        const bare = await mon.waitFor((e) => e.body === run, 25000);
+        assert.ok(bare, `bare output event not seen; events=${JSON.stringify(mon.events).slice(0, 2000)}`);
+        assert.equal(bare.systemProperties.outputName, 'out2',
+          `bare output name; systemProperties=${JSON.stringify(bare.systemProperties)}`);
+      } finally {
+        mon.stop();
+      }
+    });
+
     it('module twin: getTwin, reported patch read back with Registry.getModuleTwin', async () => {
       const got = await checkReportedRoundTrip(`${name} module`, name, client,
         async () => (await registry.getModuleTwin(deviceId, moduleId)).responseBody);
