@@ -219,3 +219,51 @@ func (w *window) release(id uint16, now time.Time) (time.Duration, bool) {
 	w.n--
 	return d, true
 }
+
+// steady publishes on schedule s until ctx ends, with at most window unacknowledged: message k is
+// written as soon as it is due and a slot is free, and its latency runs from s.At(k). When ctx
+// ends it stops sending, waits up to drainTimeout for outstanding acks, and reports as behind the
+// messages that were due but could not be written for want of a free slot.
+func (c *rawConn) steady(ctx context.Context, s Schedule, window int, lat []time.Duration) ([]time.Duration, int, error) {
+	w := newWindow(window)
+	sent, behind := 0, 0
+	stop := ctx.Done()
+	var drain <-chan time.Time
+	next := time.NewTimer(time.Until(s.At(0)))
+	defer next.Stop()
+	for stop != nil || w.outstanding() > 0 {
+		var due <-chan time.Time
+		if stop != nil && w.hasFree() {
+			at := s.At(sent)
+			if !at.After(time.Now()) {
+				id := w.take(at)
+				binary.BigEndian.PutUint16(c.pkt[c.idOff:], id)
+				if _, err := c.conn.Write(c.pkt); err != nil {
+					return lat, behind, fmt.Errorf("mqttload: write publish: %w", err)
+				}
+				sent++
+				continue
+			}
+			next.Reset(time.Until(at))
+			due = next.C
+		}
+		select {
+		case <-due:
+		case a := <-c.acks:
+			d, ok := w.release(a.id, a.at)
+			if !ok {
+				return lat, behind, fmt.Errorf("mqttload: puback for unknown packet id %d", a.id)
+			}
+			lat = append(lat, d)
+		case err := <-c.readErr:
+			return lat, behind, fmt.Errorf("mqttload: read: %w", err)
+		case <-stop:
+			stop = nil
+			behind = max(s.Due(time.Now())-sent, 0)
+			drain = time.After(drainTimeout)
+		case <-drain:
+			return lat, behind, fmt.Errorf("mqttload: %d pubacks missing after %s", w.outstanding(), drainTimeout)
+		}
+	}
+	return lat, behind, nil
+}

@@ -43,14 +43,21 @@ type Config struct {
 	Target   Target
 	Devices  []Device
 	Client   Client
-	Messages int           // measured messages per device
+	Messages int           // measured messages per device (closed loop only)
 	Warmup   int           // unmeasured messages per device, sent before the measured phase
 	Window   int           // outstanding QoS 1 messages per device (1 = pure latency)
 	Payload  int           // body size in bytes
-	Duration time.Duration // cap on the measured phase; 0 = none
+	Duration time.Duration // cap on the measured phase; 0 = none. With Rate, its length.
+	// Rate, if positive, makes the measured phase open-loop: each device publishes Rate messages
+	// per second on a fixed Schedule for Duration, Window being only the cap on unacknowledged
+	// messages, and latency runs from each message's scheduled time. Needs ClientRaw.
+	Rate float64
 	// ServerCPU, if set, returns the broker's cumulative CPU time; Run samples it around the
 	// measured phase and reports the difference in Result.ServerCPU.
 	ServerCPU func() (time.Duration, error)
+	// OnPhase, if set, is called just before the measured phase starts (end false) and just
+	// after it ended (end true), so the caller can sample the broker at exactly those edges.
+	OnPhase func(end bool)
 }
 
 // Result is the outcome of Run.
@@ -60,6 +67,9 @@ type Result struct {
 	Latencies []time.Duration // publish-to-PUBACK, one per acked message, all devices
 	Truncated bool            // the duration cap ended the measured phase early
 	ServerCPU time.Duration   // broker CPU time during the measured phase (0 without Config.ServerCPU)
+	// Behind counts, with Config.Rate, the messages that were due before the phase ended but
+	// never written because the window was full: the broker did not keep up with the rate.
+	Behind int
 }
 
 // Validate reports every invalid field.
@@ -71,8 +81,11 @@ func (c *Config) Validate() error {
 	if len(c.Devices) == 0 {
 		errs = append(errs, errors.New("devices is empty"))
 	}
-	if c.Messages < 1 {
+	if c.Messages < 1 && c.Rate == 0 {
 		errs = append(errs, errors.New("messages must be >= 1"))
+	}
+	if c.Rate < 0 || c.Rate > 0 && (c.Duration <= 0 || c.Client != ClientRaw) {
+		errs = append(errs, errors.New("rate must be >= 0; a positive rate needs a duration and client raw"))
 	}
 	if c.Warmup < 0 {
 		errs = append(errs, errors.New("warmup must be >= 0"))
@@ -92,6 +105,11 @@ func (c *Config) Validate() error {
 type publisher interface {
 	publish(ctx context.Context, count, window int, lat []time.Duration) ([]time.Duration, error)
 	close() error
+}
+
+// steadyPublisher is the optional open-loop capability (Config.Rate); only the raw client has it.
+type steadyPublisher interface {
+	steady(ctx context.Context, s Schedule, window int, lat []time.Duration) ([]time.Duration, int, error)
 }
 
 // Run connects every device, runs the warm-up, then the measured phase (all devices start
@@ -116,15 +134,26 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		mctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 	}
 	defer cancel()
+	if cfg.OnPhase != nil {
+		cfg.OnPhase(false)
+	}
 	cpu0, cpuErr := sampleCPU(cfg.ServerCPU)
 	t0 := time.Now()
-	lats, err := phase(mctx, pubs, cfg.Messages, cfg.Window, true)
+	var lats [][]time.Duration
+	if cfg.Rate > 0 {
+		lats, res.Behind, err = steadyPhase(mctx, pubs, NewSchedules(t0, len(pubs), cfg.Rate), cfg.Window, cfg.Duration)
+	} else {
+		lats, err = phase(mctx, pubs, cfg.Messages, cfg.Window, true)
+	}
 	res.Elapsed = time.Since(t0)
 	cpu1, cpuErr1 := sampleCPU(cfg.ServerCPU)
+	if cfg.OnPhase != nil {
+		cfg.OnPhase(true)
+	}
 	if cpuErr == nil && cpuErr1 == nil {
 		res.ServerCPU = cpu1 - cpu0
 	}
-	res.Truncated = mctx.Err() != nil && ctx.Err() == nil
+	res.Truncated = cfg.Rate == 0 && mctx.Err() != nil && ctx.Err() == nil // with a rate the duration is the length
 	for _, l := range lats {
 		res.Latencies = append(res.Latencies, l...)
 	}
@@ -163,6 +192,36 @@ func phase(ctx context.Context, pubs []publisher, count, window int, keep bool) 
 	}
 	wg.Wait()
 	return lats, errors.Join(errs...)
+}
+
+// steadyPhase runs every connection on its schedule until ctx ends and returns per-device
+// latencies and the total of messages left behind.
+func steadyPhase(ctx context.Context, pubs []publisher, scheds []Schedule, window int, d time.Duration) ([][]time.Duration, int, error) {
+	lats := make([][]time.Duration, len(pubs))
+	behind := make([]int, len(pubs))
+	errs := make([]error, len(pubs))
+	sps := make([]steadyPublisher, len(pubs))
+	for i, p := range pubs {
+		var ok bool
+		if sps[i], ok = p.(steadyPublisher); !ok {
+			return nil, 0, errors.New("mqttload: this client has no steady-rate mode")
+		}
+	}
+	var wg sync.WaitGroup
+	for i, sp := range sps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]time.Duration, 0, min(int(d/scheds[i].Interval)+1, 1<<20))
+			lats[i], behind[i], errs[i] = sp.steady(ctx, scheds[i], window, buf)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, b := range behind {
+		total += b
+	}
+	return lats, total, errors.Join(errs...)
 }
 
 func connectAll(ctx context.Context, cfg Config) ([]publisher, error) {
