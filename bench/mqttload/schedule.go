@@ -14,9 +14,9 @@ type Schedule struct {
 
 // NewSchedules returns n schedules at rate messages per second each, starting at t0 and
 // staggered by Interval/n, so that n devices together send at an even n*rate instead of in bursts
-// of n every Interval.
+// of n every Interval. rate must be positive.
 func NewSchedules(t0 time.Time, n int, rate float64) []Schedule {
-	iv := time.Duration(float64(time.Second) / rate)
+	iv := max(time.Duration(float64(time.Second)/rate), 1) // 1 ns at least, so Due never divides by 0
 	out := make([]Schedule, n)
 	for i := range out {
 		out[i] = Schedule{Start: t0.Add(iv * time.Duration(i) / time.Duration(n)), Interval: iv}

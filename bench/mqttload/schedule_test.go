@@ -50,6 +50,9 @@ func TestNewSchedules_StaggeredEvenly(t *testing.T) {
 	if total != 2000 {
 		t.Errorf("%d messages due in the first second, want 2000", total)
 	}
+	if huge := NewSchedules(t0, 1, 1e12)[0]; huge.Interval != 1 || huge.Due(t0.Add(time.Microsecond)) != 1001 {
+		t.Errorf("rate 1e12: interval %v, want the 1ns floor", huge.Interval)
+	}
 }
 
 func TestRun_SteadyRate(t *testing.T) {
