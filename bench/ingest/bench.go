@@ -232,7 +232,7 @@ func (b *bench) runOne(ctx context.Context, rw *row, round int) {
 			b.logf("  %s: %v", rw.Target.Name, edgeErr)
 			edges = [2]procStat{}
 		}
-		st = st.withProcStat(edges[0], edges[1], res.Behind)
+		st = st.withProcStat(edges[0], edges[1], res.Behind).withSendLag(res.SendLag)
 	}
 	b.logf("  %.0f msg/s p50=%s p99=%s server cpu/msg=%s", st.MsgPerSec, fmtDur(st.P50), fmtDur(st.P99), fmtDur(st.CPUPerMsg))
 	rw.Rounds = append(rw.Rounds, st)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -67,6 +68,8 @@ type resultRow struct {
 	RSSStart int64   `json:"serverRssStartBytes,omitempty"`
 	RSSEnd   int64   `json:"serverRssEndBytes,omitempty"`
 	Behind   int     `json:"behind,omitempty"`
+	LagP50us float64 `json:"sendLagP50Micros,omitempty"`
+	LagP99us float64 `json:"sendLagP99Micros,omitempty"`
 }
 
 // ratioRow is outpost divided by mosquitto on the same transport and mode. For msg/s above 1 is
@@ -169,6 +172,7 @@ func toResultRow(r *row) resultRow {
 		out.Rate, out.Behind = r.Mode.Rate, r.Stats.Behind
 		out.UserUs, out.SysUs = micros(r.Stats.UserPerMsg), micros(r.Stats.SysPerMsg)
 		out.RSSStart, out.RSSEnd = r.Stats.RSSStart, r.Stats.RSSEnd
+		out.LagP50us, out.LagP99us = micros(r.Stats.LagP50), micros(r.Stats.LagP99)
 	}
 	if len(r.Rounds) > 1 {
 		for _, s := range r.Rounds {
@@ -182,11 +186,18 @@ func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsec
 
 func (r report) writeText(w io.Writer) {
 	s := r.Settings
-	fmt.Fprintf(w, "ingest: %d devices x %d msgs (QoS 1, +%d warm-up), payload %d B, client %s, %d round(s), GOMAXPROCS %d\n",
-		s.Devices, s.Messages, s.Warmup, s.PayloadB, s.Client, s.Rounds, s.GOMAXPROCS)
+	closed := slices.ContainsFunc(r.Results, func(x resultRow) bool { return x.Mode != "steady" })
+	msgs := ""
+	if closed {
+		msgs = fmt.Sprintf(" x %d msgs", s.Messages)
+	}
+	fmt.Fprintf(w, "ingest: %d devices%s (QoS 1, +%d warm-up), payload %d B, client %s, %d round(s), GOMAXPROCS %d\n",
+		s.Devices, msgs, s.Warmup, s.PayloadB, s.Client, s.Rounds, s.GOMAXPROCS)
 	r.writeSync(w)
-	fmt.Fprintln(w)
-	r.writeClosedLoop(w)
+	if closed {
+		fmt.Fprintln(w)
+		r.writeClosedLoop(w)
+	}
 	r.writeSteady(w)
 	r.writeRatios(w)
 }
@@ -206,12 +217,10 @@ func (r report) writeSync(w io.Writer) {
 func (r report) writeClosedLoop(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\tinflight\ttarget\tmsg/s\tp50\tp99\tmax\tcpu/msg\tacked\t")
-	n := 0
 	for _, x := range r.Results {
 		if x.Mode == "steady" {
 			continue
 		}
-		n++
 		if x.Error != "" {
 			first, _, _ := strings.Cut(x.Error, "\n")
 			fmt.Fprintf(tw, "%s\t%d\t%s\tERROR\t\t\t\t\t\t %s\n", x.Mode, x.Window, x.Target, first)
@@ -224,9 +233,7 @@ func (r report) writeClosedLoop(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\n", x.Mode, x.Window, x.Target, x.MsgPerSec,
 			fmtMicros(x.P50us), fmtMicros(x.P99us), fmtMicros(x.MaxUs), fmtCPU(x.CPUus), x.Acked, note)
 	}
-	if n > 0 {
-		_ = tw.Flush()
-	}
+	_ = tw.Flush()
 }
 
 // writeSteady prints the steady-mode rows, whose columns differ from the closed-loop ones.
@@ -238,18 +245,19 @@ func (r report) writeSteady(w io.Writer) {
 	fmt.Fprintf(w, "\nsteady: %d devices x %g msg/s for %s, window %d; latency from the scheduled send time\n",
 		s.Devices, s.Rate, time.Duration(s.DurationS*float64(time.Second)), s.SteadyWin)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tmsg/s\tp50\tp99\tmax\tcpu/msg\tuser/msg\tsys/msg\trss start\trss end\tbehind\tacked\t")
+	fmt.Fprintln(tw, "target\tmsg/s\tp50\tp99\tmax\tlag p50\tlag p99\tcpu/msg\tuser/msg\tsys/msg\trss start\trss end\tbehind\tacked\t")
 	for _, x := range r.Results {
 		if x.Mode != "steady" {
 			continue
 		}
 		if x.Error != "" {
 			first, _, _ := strings.Cut(x.Error, "\n")
-			fmt.Fprintf(tw, "%s\tERROR\t\t\t\t\t\t\t\t\t\t\t %s\n", x.Target, first)
+			fmt.Fprintf(tw, "%s\tERROR\t\t\t\t\t\t\t\t\t\t\t\t\t %s\n", x.Target, first)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", x.Target, x.MsgPerSec,
-			fmtMicros(x.P50us), fmtMicros(x.P99us), fmtMicros(x.MaxUs), fmtCPU(x.CPUus), fmtCPU(x.UserUs), fmtCPU(x.SysUs),
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", x.Target, x.MsgPerSec,
+			fmtMicros(x.P50us), fmtMicros(x.P99us), fmtMicros(x.MaxUs), fmtMicros(x.LagP50us), fmtMicros(x.LagP99us),
+			fmtCPU(x.CPUus), fmtCPU(x.UserUs), fmtCPU(x.SysUs),
 			fmtBytes(x.RSSStart), fmtBytes(x.RSSEnd), x.Behind, x.Acked)
 	}
 	_ = tw.Flush()
@@ -261,16 +269,22 @@ func (r report) writeRatios(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\noutpost / mosquitto (msg/s: above 1 = outpost better; p50, p99, cpu/msg: below 1 = outpost better)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\ttransport\tmsg/s\tp50\tp99\tcpu/msg\tbound\toutpost/bound\t")
-	bounds := false
+	bounds := slices.ContainsFunc(r.Ratios, func(x ratioRow) bool { return x.Bound != nil })
+	head := "mode\ttransport\tmsg/s\tp50\tp99\tcpu/msg\t"
+	if bounds {
+		head += "bound\toutpost/bound\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, x := range r.Ratios {
-		bound, of := "", ""
-		if x.Bound != nil {
-			bounds = true
-			bound, of = fmt.Sprintf("%.0f", *x.Bound), fmt.Sprintf("%.2f of bound", *x.OfBound)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t", x.Mode, x.Transport, tool.FmtRatio(x.MsgPerSec), tool.FmtRatio(x.P50),
+			tool.FmtRatio(x.P99), tool.FmtRatio(x.CPUPerMsg))
+		switch {
+		case x.Bound != nil:
+			fmt.Fprintf(tw, "%.0f\t%.2f of bound\t", *x.Bound, *x.OfBound)
+		case bounds:
+			fmt.Fprint(tw, "\t\t")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Mode, x.Transport, tool.FmtRatio(x.MsgPerSec), tool.FmtRatio(x.P50),
-			tool.FmtRatio(x.P99), tool.FmtRatio(x.CPUPerMsg), bound, of)
+		fmt.Fprintln(tw)
 	}
 	_ = tw.Flush()
 	if bounds {

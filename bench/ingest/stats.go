@@ -60,7 +60,15 @@ type roundStats struct {
 	// Steady mode only, from /proc/PID/stat and statm at the edges of the measured phase.
 	UserPerMsg, SysPerMsg time.Duration // CPUPerMsg is their sum there
 	RSSStart, RSSEnd      int64
-	Behind                int // messages due but never sent (mqttload.Result.Behind)
+	Behind                int           // messages due but never sent (mqttload.Result.Behind)
+	LagP50, LagP99        time.Duration // scheduled time to write (mqttload.Result.SendLag)
+}
+
+// withSendLag sets the percentiles of the steady mode's send lags (sorting lags in place).
+func (s roundStats) withSendLag(lags []time.Duration) roundStats {
+	slices.Sort(lags)
+	s.LagP50, s.LagP99 = Percentile(lags, 50), Percentile(lags, 99)
+	return s
 }
 
 // withProcStat sets the steady-mode figures from the broker's stat at the start and end of the
@@ -107,11 +115,11 @@ func summarize(lats []time.Duration, elapsed time.Duration, truncated bool, cpu 
 	return s
 }
 
-// combine reduces several rounds to their medians (msg/s, p50, p99, cpu/msg, user/msg, sys/msg and
-// both RSS figures each taken separately); Max is the largest of all rounds, Acked and Behind
+// combine reduces several rounds to their medians (msg/s, p50, p99, cpu/msg, user/msg, sys/msg,
+// both RSS figures and both send-lag percentiles, each taken separately); Max is the largest of all rounds, Acked and Behind
 // their sums.
 func combine(rounds []roundStats) roundStats {
-	var rate, p50, p99, cpu, user, sys, rss0, rss1 []float64
+	var rate, p50, p99, cpu, user, sys, rss0, rss1, lag50, lag99 []float64
 	out := roundStats{}
 	for _, r := range rounds {
 		rate = append(rate, r.MsgPerSec)
@@ -122,6 +130,8 @@ func combine(rounds []roundStats) roundStats {
 		sys = append(sys, float64(r.SysPerMsg))
 		rss0 = append(rss0, float64(r.RSSStart))
 		rss1 = append(rss1, float64(r.RSSEnd))
+		lag50 = append(lag50, float64(r.LagP50))
+		lag99 = append(lag99, float64(r.LagP99))
 		out.Max = max(out.Max, r.Max)
 		out.Acked += r.Acked
 		out.Behind += r.Behind
@@ -135,5 +145,7 @@ func combine(rounds []roundStats) roundStats {
 	out.SysPerMsg = time.Duration(Median(sys))
 	out.RSSStart = int64(Median(rss0))
 	out.RSSEnd = int64(Median(rss1))
+	out.LagP50 = time.Duration(Median(lag50))
+	out.LagP99 = time.Duration(Median(lag99))
 	return out
 }

@@ -20,8 +20,11 @@
 // Config.Duration. A message is written when it is due and the window has a free slot; its
 // latency runs from its scheduled time, not from the write, so a broker stall that keeps the
 // window full shows in every message it delayed (no coordinated omission). Messages due but
-// never written by the end, for want of a slot, are counted in Result.Behind. Only ClientRaw has
-// this mode.
+// never written by the end, for want of a slot, are counted in Result.Behind, and how late each
+// write was against its schedule in Result.SendLag. The last 2 ms before a due time are slept in
+// nanosleep(2) rather than on a Go timer: the runtime's timers fire on the netpoller's
+// millisecond timeout, which measured 0.5 ms of lateness at the median (against about 75 µs),
+// more than mosquitto's whole round trip. Only ClientRaw has this mode.
 //
 // # Client choice: hand-rolled, not paho
 //

@@ -70,6 +70,10 @@ type Result struct {
 	// Behind counts, with Config.Rate, the messages that were due before the phase ended but
 	// never written because the window was full: the broker did not keep up with the rate.
 	Behind int
+	// SendLag has, with Config.Rate, one entry per written message: how long after its scheduled
+	// time it was written. It is the client's lateness in waking up (Go's timers can fire up to
+	// about a millisecond late) or the wait for a window slot; it is part of every latency.
+	SendLag []time.Duration
 }
 
 // Validate reports every invalid field.
@@ -109,7 +113,7 @@ type publisher interface {
 
 // steadyPublisher is the optional open-loop capability (Config.Rate); only the raw client has it.
 type steadyPublisher interface {
-	steady(ctx context.Context, s Schedule, window int, lat []time.Duration) ([]time.Duration, int, error)
+	steady(ctx context.Context, s Schedule, window int, out *steadyOut) error
 }
 
 // Run connects every device, runs the warm-up, then the measured phase (all devices start
@@ -141,7 +145,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	t0 := time.Now()
 	var lats [][]time.Duration
 	if cfg.Rate > 0 {
-		lats, res.Behind, err = steadyPhase(mctx, pubs, NewSchedules(t0, len(pubs), cfg.Rate), cfg.Window, cfg.Duration)
+		lats, err = steadyPhase(mctx, pubs, NewSchedules(t0, len(pubs), cfg.Rate), cfg.Window, cfg.Duration, &res)
 	} else {
 		lats, err = phase(mctx, pubs, cfg.Messages, cfg.Window, true)
 	}
@@ -194,34 +198,36 @@ func phase(ctx context.Context, pubs []publisher, count, window int, keep bool) 
 	return lats, errors.Join(errs...)
 }
 
-// steadyPhase runs every connection on its schedule until ctx ends and returns per-device
-// latencies and the total of messages left behind.
-func steadyPhase(ctx context.Context, pubs []publisher, scheds []Schedule, window int, d time.Duration) ([][]time.Duration, int, error) {
-	lats := make([][]time.Duration, len(pubs))
-	behind := make([]int, len(pubs))
-	errs := make([]error, len(pubs))
+// steadyPhase runs every connection on its schedule until ctx ends; it returns per-device
+// latencies and adds the send lags and the messages left behind to res.
+func steadyPhase(ctx context.Context, pubs []publisher, scheds []Schedule, window int, d time.Duration, res *Result) ([][]time.Duration, error) {
 	sps := make([]steadyPublisher, len(pubs))
 	for i, p := range pubs {
 		var ok bool
 		if sps[i], ok = p.(steadyPublisher); !ok {
-			return nil, 0, errors.New("mqttload: this client has no steady-rate mode")
+			return nil, errors.New("mqttload: this client has no steady-rate mode")
 		}
 	}
+	outs := make([]steadyOut, len(pubs))
+	errs := make([]error, len(pubs))
 	var wg sync.WaitGroup
 	for i, sp := range sps {
+		n := min(int(d/scheds[i].Interval)+1, 1<<20)
+		outs[i] = steadyOut{lat: make([]time.Duration, 0, n), lag: make([]time.Duration, 0, n)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]time.Duration, 0, min(int(d/scheds[i].Interval)+1, 1<<20))
-			lats[i], behind[i], errs[i] = sp.steady(ctx, scheds[i], window, buf)
+			errs[i] = sp.steady(ctx, scheds[i], window, &outs[i])
 		}()
 	}
 	wg.Wait()
-	total := 0
-	for _, b := range behind {
-		total += b
+	lats := make([][]time.Duration, len(pubs))
+	for i, o := range outs {
+		lats[i] = o.lat
+		res.SendLag = append(res.SendLag, o.lag...)
+		res.Behind += o.behind
 	}
-	return lats, total, errors.Join(errs...)
+	return lats, errors.Join(errs...)
 }
 
 func connectAll(ctx context.Context, cfg Config) ([]publisher, error) {

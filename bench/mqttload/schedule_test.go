@@ -75,6 +75,9 @@ func TestRun_SteadyRate(t *testing.T) {
 	if res.Elapsed < 500*time.Millisecond || res.Truncated {
 		t.Errorf("elapsed %v (want >= the 500ms duration), truncated %v", res.Elapsed, res.Truncated)
 	}
+	if len(res.SendLag) < res.Acked {
+		t.Errorf("%d send lags for %d acked messages, want one per written message", len(res.SendLag), res.Acked)
+	}
 	if len(edges) != 2 || edges[0] || !edges[1] {
 		t.Errorf("OnPhase calls %v, want [false true]", edges)
 	}
