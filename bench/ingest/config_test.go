@@ -26,6 +26,7 @@ func TestParseFlags(t *testing.T) {
 		{"bad steady window", []string{"-rate", "5", "-steady-window", "0"}, "-steady-window", 0},
 		{"bad mode", []string{"-modes", "latency,burst"}, "unknown mode", 0},
 		{"negative probe", []string{"-sync-probe", "-1"}, "-sync-probe", 0},
+		{"nothing to run", []string{"-modes", "pipelined", "-pipeline", "0"}, "no mode", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -143,6 +143,9 @@ func (o options) validate() error {
 	if o.rate > 0 && o.client != string(mqttload.ClientRaw) {
 		errs = append(errs, errors.New("the steady mode needs -client raw"))
 	}
+	if len(o.modeNames) > 0 && len(o.modes()) == 0 {
+		errs = append(errs, errors.New("no mode left to run (-modes pipelined with -pipeline 0)"))
+	}
 	return errors.Join(errs...)
 }
 
