@@ -21,16 +21,23 @@ type system struct {
 	devices []mqttload.Device
 }
 
-// mode is one window setting measured for every target.
+// mode is one load shape measured for every target.
 type mode struct {
-	Name   string // latency or pipelined
-	Window int
+	Name   string  // latency, pipelined or steady
+	Window int     // outstanding PUBLISHes per device (steady: the cap)
+	Rate   float64 // steady only: msg/s per device
 }
 
 func (o options) modes() []mode {
-	ms := []mode{{"latency", o.inflight}}
-	if o.pipeline > 0 && o.pipeline != o.inflight {
-		ms = append(ms, mode{"pipelined", o.pipeline})
+	var ms []mode
+	if o.runsMode("latency") {
+		ms = append(ms, mode{Name: "latency", Window: o.inflight})
+	}
+	if o.runsMode("pipelined") && o.pipeline > 0 && (o.pipeline != o.inflight || !o.runsMode("latency")) {
+		ms = append(ms, mode{Name: "pipelined", Window: o.pipeline})
+	}
+	if o.runsMode("steady") {
+		ms = append(ms, mode{Name: "steady", Window: o.steadyWin, Rate: o.rate})
 	}
 	return ms
 }
@@ -52,6 +59,8 @@ type bench struct {
 	systems map[string]*system
 	failed  map[string]error // systems that did not start; their rows report the error
 	keepDir bool
+	syncLat []time.Duration // every fdatasync probe sample of the run
+	syncErr error           // the first probe failure; later probes are skipped
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -142,7 +151,11 @@ func (b *bench) measure(ctx context.Context, targets []tool.Target) []*row {
 			rows = append(rows, &row{Mode: m, Target: t})
 		}
 	}
+	b.probeSync()
 	for r := range b.opts.rounds {
+		if r > 0 {
+			b.probeSync()
+		}
 		order := slices.Clone(rows)
 		if r%2 == 1 {
 			slices.Reverse(order)
@@ -154,10 +167,28 @@ func (b *bench) measure(ctx context.Context, targets []tool.Target) []*row {
 			b.runOne(ctx, rw, r)
 		}
 	}
+	b.probeSync()
 	for _, rw := range rows {
 		rw.Stats = combine(rw.Rounds)
 	}
 	return rows
+}
+
+// probeSync measures the disk's fdatasync latency between rounds, while no broker is loaded, so
+// that the figure is the disk's and not the contention of the run.
+func (b *bench) probeSync() {
+	if b.opts.syncProbe == 0 || b.syncErr != nil {
+		return
+	}
+	lats, err := probeSync(b.syncDir(), b.opts.syncProbe)
+	if err != nil {
+		b.syncErr = err
+		b.logf("fdatasync probe: %v", err)
+		return
+	}
+	s := summarizeSync("", slices.Clone(lats))
+	b.logf("fdatasync probe: p50=%s p99=%s over %d", fmtDur(s.P50), fmtDur(s.P99), s.Samples)
+	b.syncLat = append(b.syncLat, lats...)
 }
 
 func (b *bench) runOne(ctx context.Context, rw *row, round int) {
@@ -172,8 +203,21 @@ func (b *bench) runOne(ctx context.Context, rw *row, round int) {
 	cfg := mqttload.Config{
 		Target: sys.Target(rw.Target.Transport), Devices: sys.devices, Client: mqttload.Client(b.opts.client),
 		Messages: b.opts.messages, Warmup: b.opts.warmup, Window: rw.Mode.Window,
-		Payload: b.opts.payload, Duration: b.opts.duration,
+		Payload: b.opts.payload, Duration: b.opts.duration, Rate: rw.Mode.Rate,
 		ServerCPU: processCPU(sys.Pid()),
+	}
+	var edges [2]procStat
+	var edgeErr error
+	if rw.Mode.Rate > 0 {
+		cfg.OnPhase = func(end bool) {
+			ps, err := readProcStat(sys.Pid())
+			edgeErr = errors.Join(edgeErr, err)
+			if end {
+				edges[1] = ps
+			} else {
+				edges[0] = ps
+			}
+		}
 	}
 	b.logf("round %d: %s window=%d %s", round+1, rw.Mode.Name, rw.Mode.Window, rw.Target.Name)
 	res, err := mqttload.Run(ctx, cfg)
@@ -183,6 +227,13 @@ func (b *bench) runOne(ctx context.Context, rw *row, round int) {
 		return
 	}
 	st := summarize(res.Latencies, res.Elapsed, res.Truncated, res.ServerCPU)
+	if rw.Mode.Rate > 0 {
+		if edgeErr != nil {
+			b.logf("  %s: %v", rw.Target.Name, edgeErr)
+			edges = [2]procStat{}
+		}
+		st = st.withProcStat(edges[0], edges[1], res.Behind).withSendLag(res.SendLag)
+	}
 	b.logf("  %.0f msg/s p50=%s p99=%s server cpu/msg=%s", st.MsgPerSec, fmtDur(st.P50), fmtDur(st.P99), fmtDur(st.CPUPerMsg))
 	rw.Rounds = append(rw.Rounds, st)
 }

@@ -56,6 +56,45 @@ type roundStats struct {
 	CPUPerMsg time.Duration // broker CPU time per acknowledged message; 0 when unknown
 	Acked     int
 	Truncated bool
+
+	// Steady mode only, from /proc/PID/stat and statm at the edges of the measured phase.
+	UserPerMsg, SysPerMsg time.Duration // CPUPerMsg is their sum there
+	RSSStart, RSSEnd      int64
+	Behind                int           // messages due but never sent (mqttload.Result.Behind)
+	LagP50, LagP99        time.Duration // scheduled time to write (mqttload.Result.SendLag)
+}
+
+// withSendLag sets the percentiles of the steady mode's send lags (sorting lags in place).
+func (s roundStats) withSendLag(lags []time.Duration) roundStats {
+	slices.Sort(lags)
+	s.LagP50, s.LagP99 = Percentile(lags, 50), Percentile(lags, 99)
+	return s
+}
+
+// withProcStat sets the steady-mode figures from the broker's stat at the start and end of the
+// phase; a zero end (no sample) leaves the CPU figures unknown.
+func (s roundStats) withProcStat(start, end procStat, behind int) roundStats {
+	s.Behind, s.RSSStart, s.RSSEnd = behind, start.RSS, end.RSS
+	s.UserPerMsg, s.SysPerMsg, s.CPUPerMsg = 0, 0, 0
+	if s.Acked > 0 && end != (procStat{}) {
+		n := time.Duration(s.Acked)
+		s.UserPerMsg = (end.User - start.User) / n
+		s.SysPerMsg = (end.System - start.System) / n
+		s.CPUPerMsg = s.UserPerMsg + s.SysPerMsg
+	}
+	return s
+}
+
+// latencyBound is the throughput N devices with one message in flight each can reach when every
+// message costs one fdatasync on top of a broker round trip: N / (sync + cycle), the cycle
+// being a device's round trip without the sync, N / mosqRate with mosquitto (which persists
+// nothing) measured in the same run. It returns 0 when mosqRate is not positive.
+func latencyBound(devices int, mosqRate float64, sync time.Duration) float64 {
+	if mosqRate <= 0 || devices < 1 {
+		return 0
+	}
+	cycle := float64(devices) / mosqRate
+	return float64(devices) / (sync.Seconds() + cycle)
 }
 
 // summarize sorts lats in place and computes a run's figures; cpu is the broker's CPU time
@@ -76,23 +115,37 @@ func summarize(lats []time.Duration, elapsed time.Duration, truncated bool, cpu 
 	return s
 }
 
-// combine reduces several rounds to their medians (msg/s, p50, p99, cpu/msg each taken separately);
-// Max is the largest of all rounds and Acked their sum.
+// combine reduces several rounds to their medians (msg/s, p50, p99, cpu/msg, user/msg, sys/msg,
+// both RSS figures and both send-lag percentiles, each taken separately); Max is the largest of all rounds, Acked and Behind
+// their sums.
 func combine(rounds []roundStats) roundStats {
-	var rate, p50, p99, cpu []float64
+	var rate, p50, p99, cpu, user, sys, rss0, rss1, lag50, lag99 []float64
 	out := roundStats{}
 	for _, r := range rounds {
 		rate = append(rate, r.MsgPerSec)
 		p50 = append(p50, float64(r.P50))
 		p99 = append(p99, float64(r.P99))
 		cpu = append(cpu, float64(r.CPUPerMsg))
+		user = append(user, float64(r.UserPerMsg))
+		sys = append(sys, float64(r.SysPerMsg))
+		rss0 = append(rss0, float64(r.RSSStart))
+		rss1 = append(rss1, float64(r.RSSEnd))
+		lag50 = append(lag50, float64(r.LagP50))
+		lag99 = append(lag99, float64(r.LagP99))
 		out.Max = max(out.Max, r.Max)
 		out.Acked += r.Acked
+		out.Behind += r.Behind
 		out.Truncated = out.Truncated || r.Truncated
 	}
 	out.MsgPerSec = Median(rate)
 	out.P50 = time.Duration(Median(p50))
 	out.P99 = time.Duration(Median(p99))
 	out.CPUPerMsg = time.Duration(Median(cpu))
+	out.UserPerMsg = time.Duration(Median(user))
+	out.SysPerMsg = time.Duration(Median(sys))
+	out.RSSStart = int64(Median(rss0))
+	out.RSSEnd = int64(Median(rss1))
+	out.LagP50 = time.Duration(Median(lag50))
+	out.LagP99 = time.Duration(Median(lag99))
 	return out
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,4 +89,80 @@ func TestCombine_MediansAcrossRounds(t *testing.T) {
 	if got := combine(rounds); got != want {
 		t.Errorf("combine = %+v, want %+v", got, want)
 	}
+}
+
+func TestLatencyBound(t *testing.T) {
+	tests := []struct {
+		name     string
+		devices  int
+		mosqRate float64
+		sync     time.Duration
+		want     float64
+	}{
+		// 10 devices at 50k msg/s: a 200 µs cycle each; + 100 µs sync = 300 µs, 10/300µs.
+		{"sync and cycle add", 10, 50000, 100 * time.Microsecond, 10 / 300e-6},
+		{"no sync is mosquitto's rate", 10, 50000, 0, 50000},
+		{"one device", 1, 10000, 900 * time.Microsecond, 1000},
+		{"no mosquitto figure", 10, 0, 100 * time.Microsecond, 0},
+		{"no devices", 0, 5000, time.Millisecond, 0},
+	}
+	for _, tc := range tests {
+		if got := latencyBound(tc.devices, tc.mosqRate, tc.sync); math.Abs(got-tc.want) > 1e-6*tc.want {
+			t.Errorf("%s: latencyBound(%d, %v, %v) = %v, want %v", tc.name, tc.devices, tc.mosqRate, tc.sync, got, tc.want)
+		}
+	}
+}
+
+func TestWithProcStat_SplitsUserAndSystem(t *testing.T) {
+	s := roundStats{Acked: 1000, CPUPerMsg: time.Second} // schedstat's figure, replaced
+	start := procStat{User: 1 * time.Second, System: 500 * time.Millisecond, RSS: 10 << 20}
+	end := procStat{User: 1030 * time.Millisecond, System: 510 * time.Millisecond, RSS: 12 << 20}
+	got := s.withProcStat(start, end, 7)
+	if got.UserPerMsg != 30*time.Microsecond || got.SysPerMsg != 10*time.Microsecond || got.CPUPerMsg != 40*time.Microsecond {
+		t.Errorf("user %v sys %v cpu %v per msg, want 30µs, 10µs, 40µs", got.UserPerMsg, got.SysPerMsg, got.CPUPerMsg)
+	}
+	if got.RSSStart != 10<<20 || got.RSSEnd != 12<<20 || got.Behind != 7 {
+		t.Errorf("rss %d..%d behind %d", got.RSSStart, got.RSSEnd, got.Behind)
+	}
+	if unknown := s.withProcStat(start, procStat{}, 0); unknown.CPUPerMsg != 0 || unknown.UserPerMsg != 0 {
+		t.Errorf("without an end sample: cpu %v user %v, want unknown (0)", unknown.CPUPerMsg, unknown.UserPerMsg)
+	}
+}
+
+func TestNewReport_BoundOfLatencyMode(t *testing.T) {
+	o, err := parseFlags([]string{"-targets", "outpost,mosquitto", "-devices", "10", "-pipeline", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := o.targets
+	lat := mode{Name: "latency", Window: 1}
+	rows := []*row{
+		{Mode: lat, Target: ts[0], Stats: roundStats{MsgPerSec: 20000}},
+		{Mode: lat, Target: ts[1], Stats: roundStats{MsgPerSec: 50000}},
+	}
+	sync := &syncJSON{Samples: 300, P50us: 100}
+	rep := newReport(o, rows, sync)
+	if len(rep.Ratios) != 1 {
+		t.Fatalf("%d ratio rows, want 1", len(rep.Ratios))
+	}
+	r := rep.Ratios[0]
+	if r.Bound == nil || math.Abs(*r.Bound-10/300e-6) > 1e-3 || r.OfBound == nil || math.Abs(*r.OfBound-0.6) > 1e-9 ||
+		r.RoundTripUs == nil || math.Abs(*r.RoundTripUs-200) > 1e-9 {
+		t.Errorf("bound %v, of bound %v, cycle %v; want 33333, 0.60, 200µs", deref(r.Bound), deref(r.OfBound), deref(r.RoundTripUs))
+	}
+	var text strings.Builder
+	rep.writeText(&text)
+	if !strings.Contains(text.String(), "0.60 of bound") || !strings.Contains(text.String(), "33333") {
+		t.Errorf("text report lacks the bound:\n%s", text.String())
+	}
+	if rep = newReport(o, rows, nil); rep.Ratios[0].Bound != nil {
+		t.Error("bound without a sync probe")
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

@@ -219,3 +219,68 @@ func (w *window) release(id uint16, now time.Time) (time.Duration, bool) {
 	w.n--
 	return d, true
 }
+
+// steadyOut is what one device's steady phase produced.
+type steadyOut struct {
+	lat    []time.Duration // scheduled time to PUBACK, one per acked message
+	lag    []time.Duration // scheduled time to the write, one per written message
+	behind int             // due before the end but never written
+}
+
+// preciseSleep is how long before a message is due steady stops waiting on a Go timer (late by up
+// to a millisecond) and sleeps the rest in sleepUntil. It also bounds how late steady notices the
+// end of the phase or a read error while sleeping.
+const preciseSleep = 2 * time.Millisecond
+
+// steady publishes on schedule s until ctx ends, with at most window unacknowledged: message k is
+// written as soon as it is due and a slot is free, and its latency runs from s.At(k). When ctx
+// ends it stops sending, waits up to drainTimeout for outstanding acks, and reports as behind the
+// messages that were due but could not be written for want of a free slot.
+func (c *rawConn) steady(ctx context.Context, s Schedule, window int, out *steadyOut) error {
+	w := newWindow(window)
+	sent := 0
+	stop := ctx.Done()
+	var drain <-chan time.Time
+	next := time.NewTimer(time.Until(s.At(0)))
+	defer next.Stop()
+	for stop != nil || w.outstanding() > 0 {
+		var due <-chan time.Time
+		if stop != nil && w.hasFree() {
+			at := s.At(sent)
+			if now := time.Now(); !at.After(now) {
+				id := w.take(at)
+				binary.BigEndian.PutUint16(c.pkt[c.idOff:], id)
+				if _, err := c.conn.Write(c.pkt); err != nil {
+					return fmt.Errorf("mqttload: write publish: %w", err)
+				}
+				out.lag = append(out.lag, now.Sub(at))
+				sent++
+				continue
+			}
+			if d := time.Until(at); d <= preciseSleep {
+				sleepUntil(at) // PUBACKs meanwhile wait in c.acks, stamped on arrival
+				continue
+			}
+			next.Reset(time.Until(at) - preciseSleep)
+			due = next.C
+		}
+		select {
+		case <-due:
+		case a := <-c.acks:
+			d, ok := w.release(a.id, a.at)
+			if !ok {
+				return fmt.Errorf("mqttload: puback for unknown packet id %d", a.id)
+			}
+			out.lat = append(out.lat, d)
+		case err := <-c.readErr:
+			return fmt.Errorf("mqttload: read: %w", err)
+		case <-stop:
+			stop = nil
+			out.behind = max(s.Due(time.Now())-sent, 0)
+			drain = time.After(drainTimeout)
+		case <-drain:
+			return fmt.Errorf("mqttload: %d pubacks missing after %s", w.outstanding(), drainTimeout)
+		}
+	}
+	return nil
+}

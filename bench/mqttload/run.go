@@ -43,14 +43,21 @@ type Config struct {
 	Target   Target
 	Devices  []Device
 	Client   Client
-	Messages int           // measured messages per device
+	Messages int           // measured messages per device (closed loop only)
 	Warmup   int           // unmeasured messages per device, sent before the measured phase
 	Window   int           // outstanding QoS 1 messages per device (1 = pure latency)
 	Payload  int           // body size in bytes
-	Duration time.Duration // cap on the measured phase; 0 = none
+	Duration time.Duration // cap on the measured phase; 0 = none. With Rate, its length.
+	// Rate, if positive, makes the measured phase open-loop: each device publishes Rate messages
+	// per second on a fixed Schedule for Duration, Window being only the cap on unacknowledged
+	// messages, and latency runs from each message's scheduled time. Needs ClientRaw.
+	Rate float64
 	// ServerCPU, if set, returns the broker's cumulative CPU time; Run samples it around the
 	// measured phase and reports the difference in Result.ServerCPU.
 	ServerCPU func() (time.Duration, error)
+	// OnPhase, if set, is called just before the measured phase starts (end false) and just
+	// after it ended (end true), so the caller can sample the broker at exactly those edges.
+	OnPhase func(end bool)
 }
 
 // Result is the outcome of Run.
@@ -60,6 +67,13 @@ type Result struct {
 	Latencies []time.Duration // publish-to-PUBACK, one per acked message, all devices
 	Truncated bool            // the duration cap ended the measured phase early
 	ServerCPU time.Duration   // broker CPU time during the measured phase (0 without Config.ServerCPU)
+	// Behind counts, with Config.Rate, the messages that were due before the phase ended but
+	// never written because the window was full: the broker did not keep up with the rate.
+	Behind int
+	// SendLag has, with Config.Rate, one entry per written message: how long after its scheduled
+	// time it was written. It is the client's lateness in waking up (Go's timers can fire up to
+	// about a millisecond late) or the wait for a window slot; it is part of every latency.
+	SendLag []time.Duration
 }
 
 // Validate reports every invalid field.
@@ -71,8 +85,11 @@ func (c *Config) Validate() error {
 	if len(c.Devices) == 0 {
 		errs = append(errs, errors.New("devices is empty"))
 	}
-	if c.Messages < 1 {
+	if c.Messages < 1 && c.Rate == 0 {
 		errs = append(errs, errors.New("messages must be >= 1"))
+	}
+	if c.Rate < 0 || c.Rate > 0 && (c.Duration <= 0 || c.Client != ClientRaw) {
+		errs = append(errs, errors.New("rate must be >= 0; a positive rate needs a duration and client raw"))
 	}
 	if c.Warmup < 0 {
 		errs = append(errs, errors.New("warmup must be >= 0"))
@@ -92,6 +109,11 @@ func (c *Config) Validate() error {
 type publisher interface {
 	publish(ctx context.Context, count, window int, lat []time.Duration) ([]time.Duration, error)
 	close() error
+}
+
+// steadyPublisher is the optional open-loop capability (Config.Rate); only the raw client has it.
+type steadyPublisher interface {
+	steady(ctx context.Context, s Schedule, window int, out *steadyOut) error
 }
 
 // Run connects every device, runs the warm-up, then the measured phase (all devices start
@@ -116,15 +138,26 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		mctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 	}
 	defer cancel()
+	if cfg.OnPhase != nil {
+		cfg.OnPhase(false)
+	}
 	cpu0, cpuErr := sampleCPU(cfg.ServerCPU)
 	t0 := time.Now()
-	lats, err := phase(mctx, pubs, cfg.Messages, cfg.Window, true)
+	var lats [][]time.Duration
+	if cfg.Rate > 0 {
+		lats, err = steadyPhase(mctx, pubs, NewSchedules(t0, len(pubs), cfg.Rate), cfg.Window, cfg.Duration, &res)
+	} else {
+		lats, err = phase(mctx, pubs, cfg.Messages, cfg.Window, true)
+	}
 	res.Elapsed = time.Since(t0)
 	cpu1, cpuErr1 := sampleCPU(cfg.ServerCPU)
+	if cfg.OnPhase != nil {
+		cfg.OnPhase(true)
+	}
 	if cpuErr == nil && cpuErr1 == nil {
 		res.ServerCPU = cpu1 - cpu0
 	}
-	res.Truncated = mctx.Err() != nil && ctx.Err() == nil
+	res.Truncated = cfg.Rate == 0 && mctx.Err() != nil && ctx.Err() == nil // with a rate the duration is the length
 	for _, l := range lats {
 		res.Latencies = append(res.Latencies, l...)
 	}
@@ -162,6 +195,38 @@ func phase(ctx context.Context, pubs []publisher, count, window int, keep bool) 
 		}()
 	}
 	wg.Wait()
+	return lats, errors.Join(errs...)
+}
+
+// steadyPhase runs every connection on its schedule until ctx ends; it returns per-device
+// latencies and adds the send lags and the messages left behind to res.
+func steadyPhase(ctx context.Context, pubs []publisher, scheds []Schedule, window int, d time.Duration, res *Result) ([][]time.Duration, error) {
+	sps := make([]steadyPublisher, len(pubs))
+	for i, p := range pubs {
+		var ok bool
+		if sps[i], ok = p.(steadyPublisher); !ok {
+			return nil, errors.New("mqttload: this client has no steady-rate mode")
+		}
+	}
+	outs := make([]steadyOut, len(pubs))
+	errs := make([]error, len(pubs))
+	var wg sync.WaitGroup
+	for i, sp := range sps {
+		n := min(int(d/scheds[i].Interval)+1, 1<<20)
+		outs[i] = steadyOut{lat: make([]time.Duration, 0, n), lag: make([]time.Duration, 0, n)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = sp.steady(ctx, scheds[i], window, &outs[i])
+		}()
+	}
+	wg.Wait()
+	lats := make([][]time.Duration, len(pubs))
+	for i, o := range outs {
+		lats[i] = o.lat
+		res.SendLag = append(res.SendLag, o.lag...)
+		res.Behind += o.behind
+	}
 	return lats, errors.Join(errs...)
 }
 
