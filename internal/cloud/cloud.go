@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/outpost-iot/outpost/internal/cloud/store"
+	"github.com/outpost-iot/outpost/internal/datadir"
 	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 	"github.com/outpost-iot/outpost/internal/pki"
@@ -111,6 +112,7 @@ type Cloud struct {
 	log     *slog.Logger
 	now     func() time.Time
 	st      *store.Store
+	lock    *datadir.Lock // held on DataDir for the cloud's life
 	reg     *registry
 	auth    *authenticator
 	events  *eventLog
@@ -149,11 +151,17 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	// The lock comes before any file is opened: a second cloud must not touch the first one's state.
+	lock, err := datadir.Acquire(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: %w", err)
+	}
 	st, err := store.Open(cfg.DataDir)
 	if err != nil {
+		_ = lock.Release()
 		return nil, err
 	}
-	c := &Cloud{cfg: cfg, log: cfg.Logger.With("component", "cloud"), now: cfg.Now, st: st, metrics: newMetrics(),
+	c := &Cloud{cfg: cfg, log: cfg.Logger.With("component", "cloud"), now: cfg.Now, st: st, lock: lock, metrics: newMetrics(),
 		stopping: make(chan struct{}), conns: map[store.Key]*connState{}}
 	c.calls.pending = map[string]chan *MethodResult{}
 	c.tarpit = newTarpit(orDefault(cfg.AuthBackoffStep, 100*time.Millisecond), orDefault(cfg.AuthBackoffMax, 2*time.Second))
@@ -161,19 +169,19 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 	c.reg = &registry{st: st, now: cfg.Now, onChange: c.identityChanged}
 	policies, err := loadPolicies(ctx, st)
 	if err != nil {
-		st.Close()
+		c.closeState()
 		return nil, err
 	}
 	c.auth = &authenticator{hostnames: cfg.Hostnames, policies: policies, reg: c.reg, st: st, now: cfg.Now,
 		maxLifetime: orDefault(cfg.MaxTokenLifetime, 366*24*time.Hour),
 		failures:    func(reason string) { c.metrics.authFailures.WithLabelValues(reason).Inc() }}
 	if err := st.PutKV(ctx, hostnameKey, []byte(cfg.Hostnames[0])); err != nil {
-		st.Close()
+		c.closeState()
 		return nil, err
 	}
 	c.events, err = openEventLog(filepath.Join(cfg.DataDir, "events"), orDefault(cfg.EventRetention, 7*24*time.Hour), cfg.Now, cfg.Logger.With("component", "events"))
 	if err != nil {
-		st.Close()
+		c.closeState()
 		return nil, err
 	}
 	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger,
@@ -187,7 +195,14 @@ func (c *Cloud) close() {
 	_ = c.broker.Close()
 	c.wg.Wait()
 	_ = c.events.Close()
+	c.closeState()
+}
+
+// closeState closes the database and then releases the data directory, in that order, so that
+// the next holder never sees a database still open here.
+func (c *Cloud) closeState() {
 	_ = c.st.Close()
+	_ = c.lock.Release()
 }
 
 // serve binds every listener, writes nothing until all are bound, and serves until ctx ends.
