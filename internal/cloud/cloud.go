@@ -124,8 +124,9 @@ type Cloud struct {
 	stopping chan struct{}
 	wg       sync.WaitGroup // background goroutines owned by the cloud
 
-	tarpit *tarpit
-	caPEM  []byte // the generated CA, published as DataDir/ca.pem
+	tarpit   *tarpit
+	failures failureLog // rate-limits the logs of the cloud's own failures
+	caPEM    []byte     // the generated CA, published as DataDir/ca.pem
 
 	connMu sync.Mutex // guards conns
 	conns  map[store.Key]*connState

@@ -259,7 +259,7 @@ func (s *session) respond(status int, rid string, version int64, body []byte) {
 func (s *session) twinGet(ctx context.Context, rid string) {
 	t, err := s.c.loadTwin(ctx, s.key)
 	if err != nil {
-		s.respond(iothub.AsError(err).Status, rid, 0, twinErrorBody(err))
+		s.respondError(rid, s.c.wireError("twin get", err))
 		return
 	}
 	s.c.metrics.twinOps.WithLabelValues("device_get").Inc()
@@ -269,18 +269,18 @@ func (s *session) twinGet(ctx context.Context, rid string) {
 func (s *session) twinPatch(ctx context.Context, rid string, body []byte) {
 	v, err := s.c.patchReported(ctx, s.key, body)
 	if err != nil {
-		s.respond(iothub.AsError(err).Status, rid, 0, twinErrorBody(err))
+		s.respondError(rid, s.c.wireError("twin reported patch", err))
 		return
 	}
 	s.respond(http.StatusNoContent, rid, v, nil)
 }
 
-// twinErrorBody is what IoT Hub returns on a failed twin operation; the Node SDK fails a
-// request only when the body has errorCode (IOTEDGE-REFERENCE §1.7).
-func twinErrorBody(err error) []byte {
-	status := iothub.AsError(err).Status
-	b, _ := json.Marshal(map[string]any{"errorCode": status*1000 + 1, "message": err.Error()})
-	return b
+// respondError answers a twin request with e as IoT Hub does: its status in the topic and a
+// body with errorCode, without which the Node SDK does not fail the request (IOTEDGE-REFERENCE
+// §1.7). The message is e's, never an internal error's text (wireError made e).
+func (s *session) respondError(rid string, e *iothub.Error) {
+	b, _ := json.Marshal(map[string]any{"errorCode": e.Status*1000 + 1, "message": e.Message})
+	s.respond(e.Status, rid, 0, b)
 }
 
 // Online records the connection and resumes C2D delivery for restored subscriptions.
