@@ -5,6 +5,7 @@
 package cloud
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -176,7 +177,7 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 	c.auth = &authenticator{hostnames: cfg.Hostnames, policies: policies, reg: c.reg, st: st, now: cfg.Now,
 		maxLifetime: orDefault(cfg.MaxTokenLifetime, 366*24*time.Hour),
 		failures:    func(reason string) { c.metrics.authFailures.WithLabelValues(reason).Inc() }}
-	if err := st.PutKV(ctx, hostnameKey, []byte(cfg.Hostnames[0])); err != nil {
+	if err := putIfChanged(ctx, st, hostnameKey, []byte(cfg.Hostnames[0])); err != nil {
 		c.closeState()
 		return nil, err
 	}
@@ -189,6 +190,16 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 		Metrics: newBrokerMetrics(c.metrics.registry), MaxInboundRate: cfg.MaxClientRate,
 		MaxConnections: cfg.maxConnections()})
 	return c, nil
+}
+
+// putIfChanged stores a setting unless it already holds value. Start-up writes only what
+// changed, so that a cloud restarted on a full disk still starts and serves what needs no
+// space (reads, connects of known devices), its writes failing with 503 until space returns.
+func putIfChanged(ctx context.Context, st *store.Store, key string, value []byte) error {
+	if old, err := st.GetKV(ctx, key); err == nil && bytes.Equal(old, value) {
+		return nil
+	}
+	return st.PutKV(ctx, key, value)
 }
 
 func (c *Cloud) close() {
@@ -355,6 +366,9 @@ func (c *Cloud) writeReadyCA() error {
 		}
 	}
 	path := filepath.Join(c.cfg.DataDir, "ca.pem")
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil // already published: no write, which a full disk would refuse
+	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return fmt.Errorf("cloud: write %s: %w", tmp, err)
@@ -393,7 +407,9 @@ func ServiceConnectionString(dataDir, policy string) (string, error) {
 	if _, err := os.Stat(filepath.Join(dataDir, "outpost.db")); err != nil {
 		return "", fmt.Errorf("cloud: no cloud state in %s (start `outpost cloud serve --data %s` first): %w", dataDir, dataDir, err)
 	}
-	st, err := store.Open(dataDir)
+	// Read-only: this runs beside a serving cloud (which holds the data directory's lock) and
+	// must work on a full disk.
+	st, err := store.OpenReadOnly(dataDir)
 	if err != nil {
 		return "", err
 	}

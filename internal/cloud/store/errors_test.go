@@ -47,3 +47,30 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenReadOnly_ReadsBesideAWriterAndWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := OpenReadOnly(dir); err == nil {
+		t.Fatal("OpenReadOnly on an empty directory succeeded")
+	}
+	st, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.PutKV(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if v, err := ro.GetKV(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("read beside the writer: %q %v", v, err)
+	}
+	if err := ro.PutKV(ctx, "k", []byte("w")); err == nil || !Unavailable(err) {
+		t.Fatalf("write through a read-only store: %v, want a refused (read-only) write", err)
+	}
+}

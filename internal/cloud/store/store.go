@@ -69,6 +69,26 @@ func Open(dir string) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
+// OpenReadOnly opens the database file in dir for reading only: no schema, no journal mode,
+// nothing written. It is for tools that read beside a running cloud (SQLite's WAL lets them)
+// or on a full disk; every write through it fails.
+func OpenReadOnly(dir string) (*Store, error) {
+	path := filepath.Join(dir, "outpost.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
