@@ -129,8 +129,9 @@ type Cloud struct {
 	failures failureLog // rate-limits the logs of the cloud's own failures
 	caPEM    []byte     // the generated CA, published as DataDir/ca.pem
 
-	connMu sync.Mutex // guards conns
+	connMu sync.Mutex // guards conns and seen
 	conns  map[store.Key]*connState
+	seen   map[store.Key]activity // identities whose last connection ended
 }
 
 // Run serves until ctx is done. The cloud is ready once DataDir/ca.pem exists and every listener is bound.
@@ -164,11 +165,12 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 		return nil, err
 	}
 	c := &Cloud{cfg: cfg, log: cfg.Logger.With("component", "cloud"), now: cfg.Now, st: st, lock: lock, metrics: newMetrics(),
-		stopping: make(chan struct{}), conns: map[store.Key]*connState{}}
+		stopping: make(chan struct{}), conns: map[store.Key]*connState{}, seen: map[store.Key]activity{}}
 	c.calls.pending = map[string]chan *MethodResult{}
 	c.tarpit = newTarpit(orDefault(cfg.AuthBackoffStep, 100*time.Millisecond), orDefault(cfg.AuthBackoffMax, 2*time.Second))
 	c.c2dq.waiters = map[string]chan struct{}{}
 	c.reg = &registry{st: st, now: cfg.Now, onChange: c.identityChanged}
+	c.loadActivity(ctx)
 	policies, err := loadPolicies(ctx, st)
 	if err != nil {
 		c.closeState()

@@ -309,7 +309,7 @@ func (s *session) Offline(conn *broker.Conn, err error, will *broker.Will) {
 		s.expiryTm.Stop()
 	}
 	s.mu.Unlock()
-	s.c.offline(s.key, conn)
+	s.c.offline(s.key, conn, s.generationID)
 	if will == nil {
 		return
 	}
@@ -364,14 +364,27 @@ func (c *Cloud) online(k store.Key) {
 	c.metrics.connected.Set(float64(n))
 }
 
-func (c *Cloud) offline(k store.Key, conn *broker.Conn) {
+// offline ends the live view of an identity's connection (unless a newer one took over) and
+// keeps its activity, which IoT Hub reports after the disconnect.
+func (c *Cloud) offline(k store.Key, conn *broker.Conn, generationID string) {
+	now := c.now().UTC()
 	c.connMu.Lock()
-	if cur := c.broker.Lookup(k.String()); cur == nil || cur == conn {
+	ended, ok := c.conns[k]
+	if cur := c.broker.Lookup(k.String()); !ok || cur != nil && cur != conn {
+		ended = nil
+	}
+	var a activity
+	if ended != nil {
 		delete(c.conns, k)
+		a = activity{GenerationID: generationID, LastActivity: ended.lastActivity, Disconnected: now}
+		c.seen[k] = a
 	}
 	n := len(c.conns)
 	c.connMu.Unlock()
 	c.metrics.connected.Set(float64(n))
+	if ended != nil {
+		c.saveActivity(k, a)
+	}
 }
 
 func (c *Cloud) touch(k store.Key) {
@@ -394,10 +407,14 @@ func (c *Cloud) overlayDevices(ctx context.Context, devs ...*Device) {
 	defer c.connMu.Unlock()
 	for _, d := range devs {
 		d.CloudToDeviceMessageCount = counts[d.DeviceID]
-		if st, ok := c.conns[store.Key{DeviceID: d.DeviceID}]; ok {
+		k := store.Key{DeviceID: d.DeviceID}
+		if st, ok := c.conns[k]; ok {
 			d.ConnectionState, d.ConnectionStateUpdatedTime, d.LastActivityTime = "Connected", st.since, st.lastActivity
-		} else {
-			d.ConnectionState = "Disconnected"
+			continue
+		}
+		d.ConnectionState = "Disconnected"
+		if a, ok := c.seenLocked(k, d.GenerationID); ok {
+			d.ConnectionStateUpdatedTime, d.LastActivityTime = a.Disconnected, a.LastActivity
 		}
 	}
 }
@@ -405,11 +422,15 @@ func (c *Cloud) overlayDevices(ctx context.Context, devs ...*Device) {
 func (c *Cloud) overlayModule(m *Module) {
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
-	if st, ok := c.conns[store.Key{DeviceID: m.DeviceID, ModuleID: m.ModuleID}]; ok {
+	k := store.Key{DeviceID: m.DeviceID, ModuleID: m.ModuleID}
+	if st, ok := c.conns[k]; ok {
 		m.ConnectionState, m.ConnectionStateUpdatedTime, m.LastActivityTime = "Connected", st.since, st.lastActivity
 		return
 	}
 	m.ConnectionState = "Disconnected"
+	if a, ok := c.seenLocked(k, m.GenerationID); ok {
+		m.ConnectionStateUpdatedTime, m.LastActivityTime = a.Disconnected, a.LastActivity
+	}
 }
 
 // identityChanged disconnects live connections of a changed identity so that they

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS c2d (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id 
 CREATE INDEX IF NOT EXISTS c2d_device ON c2d (device_id, id);
 CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, doc BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS certificates (name TEXT PRIMARY KEY, doc BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS activity (client_id TEXT PRIMARY KEY, doc BLOB NOT NULL);
 `
 
 // Open opens (creating if needed) the database file in dir.
