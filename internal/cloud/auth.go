@@ -138,6 +138,9 @@ func (a *authenticator) authenticateHTTP(ctx context.Context, header string) (*p
 	}
 	k := store.Key{DeviceID: dev, ModuleID: mod}
 	id, err := a.reg.lookup(ctx, k)
+	if err != nil && !isRefusal(err) {
+		return nil, err // the registry failed: a server error (wireError), not a 401
+	}
 	if err != nil {
 		return nil, a.fail("unknown_identity", unauthorized("unknown identity"))
 	}
@@ -189,7 +192,10 @@ func (a *authenticator) authenticateSAS(ctx context.Context, password string, id
 		if mod != "$edgeHub" || !a.actsFor(ctx, dev, id) {
 			return time.Time{}, a.fail("wrong_audience", refused(broker.CodeNotAuthorized, "token is for another identity"))
 		}
-		if signer, err = a.reg.lookup(ctx, store.Key{DeviceID: dev, ModuleID: "$edgeHub"}); err != nil {
+		if signer, err = a.reg.lookup(ctx, store.Key{DeviceID: dev, ModuleID: "$edgeHub"}); err != nil && !isRefusal(err) {
+			return time.Time{}, fmt.Errorf("cloud: look up the edge hub of %s: %w", dev, err) // CONNACK 3
+		}
+		if err != nil {
 			return time.Time{}, a.fail("unknown_identity", refused(broker.CodeNotAuthorized, "unknown edge hub"))
 		}
 		if !id.Enabled {

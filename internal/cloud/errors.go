@@ -30,6 +30,13 @@ func (c *Cloud) wireError(op string, err error) *iothub.Error {
 	return iothub.NewError(iothub.CodeServerError, "internal server error")
 }
 
+// isRefusal reports whether err is a refusal for the client (an *iothub.Error such as
+// DeviceNotFound) rather than a failure of the cloud's own.
+func isRefusal(err error) bool {
+	var he *iothub.Error
+	return errors.As(err, &he)
+}
+
 // failureLog rate-limits the logs of wireError to one per failureLogEvery, counting the rest.
 type failureLog struct {
 	mu         sync.Mutex // guards the following

@@ -20,7 +20,8 @@ import (
 // Refusals to a source that keeps failing are slowed down (see tarpit).
 func (c *Cloud) Connect(ctx context.Context, req *broker.ConnectRequest) (broker.Handler, error) {
 	h, err := c.connect(ctx, req)
-	if err != nil && req.RemoteAddr != nil {
+	var refusal *broker.ConnectError
+	if errors.As(err, &refusal) && req.RemoteAddr != nil { // the cloud's own failures are not the source's
 		if d := c.tarpit.delay(req.RemoteAddr, c.now()); d > 0 {
 			c.metrics.authDelayed.Inc()
 			hold(ctx, d)
@@ -45,6 +46,12 @@ func (c *Cloud) connect(ctx context.Context, req *broker.ConnectRequest) (broker
 		return nil, &broker.ConnectError{Code: broker.CodeNotAuthorized, Reason: "username names another hub"}
 	}
 	id, err := c.reg.lookup(ctx, k)
+	if err != nil && !isRefusal(err) {
+		// The registry failed, not the device: CONNACK 3 (any error that is not a
+		// *broker.ConnectError), which SDKs retry, where 5 would tell them their key is wrong.
+		c.failures.log(c, "connect", err)
+		return nil, fmt.Errorf("cloud: look up %s: %w", k, err)
+	}
 	if err != nil {
 		c.metrics.authFailures.WithLabelValues("unknown_identity").Inc()
 		return nil, &broker.ConnectError{Code: broker.CodeNotAuthorized, Reason: "unknown identity"}

@@ -2,12 +2,15 @@ package cloud_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/outpost-iot/outpost/internal/cloud"
 	"github.com/outpost-iot/outpost/internal/testutil"
@@ -128,12 +131,33 @@ func TestStorageFailure_WritesAnswer503WithoutInternalText(t *testing.T) {
 
 // Any other failure of the cloud's own (here a closed database) is 500 ServerError, again
 // without its text.
+// An identity that cannot be looked up is not an unknown one: the device is told to come back
+// (CONNACK 3, REST 500), not that its credentials are wrong (CONNACK 5, 401), which SDKs do
+// not retry.
 func TestStorageFailure_OtherErrorsAnswer500(t *testing.T) {
 	tc := startCloud(t)
-	tc.createDevice("d1")
+	key := tc.createDevice("d1")
 	if err := tc.cloud.Store().Close(); err != nil {
 		t.Fatal(err)
 	}
 	status, code, body := restCall(t, tc, "PATCH", "/twins/d1", `{"properties":{"desired":{"a":1}}}`)
 	checkServerError(t, "PATCH /twins/d1 on a closed database", status, code, body, http.StatusInternalServerError, "ServerError")
+
+	req, err := http.NewRequest("GET", "https://"+tc.cfg.HTTPSListen+"/devices/d1/modules", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", sasFor(t, "d1", "", key, time.Hour))
+	res, err := tc.httpClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	checkServerError(t, "GET /devices/d1/modules with the device's SAS on a closed database", res.StatusCode,
+		res.Header.Get("iothub-errorcode"), string(b), http.StatusInternalServerError, "ServerError")
+
+	if _, err := tc.connect("d1", "", key, clientOpts{}); !errors.Is(err, packets.ErrorRefusedServerUnavailable) {
+		t.Errorf("CONNECT on a closed database: %v, want CONNACK 3 server unavailable", err)
+	}
 }
