@@ -35,11 +35,7 @@ func (c *Cloud) route(mux *http.ServeMux, pattern string, allow func(p *principa
 			err = h(w, r, p)
 		}
 		if err != nil {
-			var he *iothub.Error
-			if !errors.As(err, &he) {
-				c.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			}
-			iothub.WriteHTTPError(w, err)
+			iothub.WriteHTTPError(w, c.wireError(r.Method+" "+r.URL.Path, err))
 		}
 	})
 }

@@ -44,16 +44,12 @@ var defaultPolicies = map[string][]string{
 const policiesKey = "policies"
 
 // loadPolicies returns the persisted policies, creating them with fresh keys on first start.
+// An existing document is only read: a start on a full disk must not need a write.
 func loadPolicies(ctx context.Context, st *store.Store) (map[string]*Policy, error) {
-	fresh := map[string]*Policy{}
-	for name, rights := range defaultPolicies {
-		fresh[name] = &Policy{KeyName: name, PrimaryKey: newKey(), SecondaryKey: newKey(), Rights: rights}
+	stored, err := st.GetKV(ctx, policiesKey)
+	if errors.Is(err, store.ErrNotFound) {
+		stored, err = createPolicies(ctx, st)
 	}
-	doc, err := json.Marshal(fresh)
-	if err != nil {
-		return nil, err
-	}
-	stored, err := st.PutKVIfAbsent(ctx, policiesKey, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +58,20 @@ func loadPolicies(ctx context.Context, st *store.Store) (map[string]*Policy, err
 		return nil, fmt.Errorf("cloud: decode policies: %w", err)
 	}
 	return out, nil
+}
+
+// createPolicies stores IoT Hub's policies with fresh keys, unless another start got there
+// first, and returns the document stored.
+func createPolicies(ctx context.Context, st *store.Store) ([]byte, error) {
+	fresh := map[string]*Policy{}
+	for name, rights := range defaultPolicies {
+		fresh[name] = &Policy{KeyName: name, PrimaryKey: newKey(), SecondaryKey: newKey(), Rights: rights}
+	}
+	doc, err := json.Marshal(fresh)
+	if err != nil {
+		return nil, err
+	}
+	return st.PutKVIfAbsent(ctx, policiesKey, doc)
 }
 
 // principal is an authenticated REST caller: a service policy or a device/module identity.
@@ -128,6 +138,9 @@ func (a *authenticator) authenticateHTTP(ctx context.Context, header string) (*p
 	}
 	k := store.Key{DeviceID: dev, ModuleID: mod}
 	id, err := a.reg.lookup(ctx, k)
+	if err != nil && !isRefusal(err) {
+		return nil, err // the registry failed: a server error (wireError), not a 401
+	}
 	if err != nil {
 		return nil, a.fail("unknown_identity", unauthorized("unknown identity"))
 	}
@@ -179,7 +192,10 @@ func (a *authenticator) authenticateSAS(ctx context.Context, password string, id
 		if mod != "$edgeHub" || !a.actsFor(ctx, dev, id) {
 			return time.Time{}, a.fail("wrong_audience", refused(broker.CodeNotAuthorized, "token is for another identity"))
 		}
-		if signer, err = a.reg.lookup(ctx, store.Key{DeviceID: dev, ModuleID: "$edgeHub"}); err != nil {
+		if signer, err = a.reg.lookup(ctx, store.Key{DeviceID: dev, ModuleID: "$edgeHub"}); err != nil && !isRefusal(err) {
+			return time.Time{}, fmt.Errorf("cloud: look up the edge hub of %s: %w", dev, err) // CONNACK 3
+		}
+		if err != nil {
 			return time.Time{}, a.fail("unknown_identity", refused(broker.CodeNotAuthorized, "unknown edge hub"))
 		}
 		if !id.Enabled {

@@ -5,6 +5,7 @@
 package cloud
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/outpost-iot/outpost/internal/cloud/store"
+	"github.com/outpost-iot/outpost/internal/datadir"
 	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 	"github.com/outpost-iot/outpost/internal/pki"
@@ -111,6 +113,7 @@ type Cloud struct {
 	log     *slog.Logger
 	now     func() time.Time
 	st      *store.Store
+	lock    *datadir.Lock // held on DataDir for the cloud's life
 	reg     *registry
 	auth    *authenticator
 	events  *eventLog
@@ -122,11 +125,13 @@ type Cloud struct {
 	stopping chan struct{}
 	wg       sync.WaitGroup // background goroutines owned by the cloud
 
-	tarpit *tarpit
-	caPEM  []byte // the generated CA, published as DataDir/ca.pem
+	tarpit   *tarpit
+	failures failureLog // rate-limits the logs of the cloud's own failures
+	caPEM    []byte     // the generated CA, published as DataDir/ca.pem
 
-	connMu sync.Mutex // guards conns
+	connMu sync.Mutex // guards conns and seen
 	conns  map[store.Key]*connState
+	seen   map[store.Key]activity // identities whose last connection ended
 }
 
 // Run serves until ctx is done. The cloud is ready once DataDir/ca.pem exists and every listener is bound.
@@ -149,31 +154,38 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	// The lock comes before any file is opened: a second cloud must not touch the first one's state.
+	lock, err := datadir.Acquire(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: %w", err)
+	}
 	st, err := store.Open(cfg.DataDir)
 	if err != nil {
+		_ = lock.Release()
 		return nil, err
 	}
-	c := &Cloud{cfg: cfg, log: cfg.Logger.With("component", "cloud"), now: cfg.Now, st: st, metrics: newMetrics(),
-		stopping: make(chan struct{}), conns: map[store.Key]*connState{}}
+	c := &Cloud{cfg: cfg, log: cfg.Logger.With("component", "cloud"), now: cfg.Now, st: st, lock: lock, metrics: newMetrics(),
+		stopping: make(chan struct{}), conns: map[store.Key]*connState{}, seen: map[store.Key]activity{}}
 	c.calls.pending = map[string]chan *MethodResult{}
 	c.tarpit = newTarpit(orDefault(cfg.AuthBackoffStep, 100*time.Millisecond), orDefault(cfg.AuthBackoffMax, 2*time.Second))
 	c.c2dq.waiters = map[string]chan struct{}{}
 	c.reg = &registry{st: st, now: cfg.Now, onChange: c.identityChanged}
+	c.loadActivity(ctx)
 	policies, err := loadPolicies(ctx, st)
 	if err != nil {
-		st.Close()
+		c.closeState()
 		return nil, err
 	}
 	c.auth = &authenticator{hostnames: cfg.Hostnames, policies: policies, reg: c.reg, st: st, now: cfg.Now,
 		maxLifetime: orDefault(cfg.MaxTokenLifetime, 366*24*time.Hour),
 		failures:    func(reason string) { c.metrics.authFailures.WithLabelValues(reason).Inc() }}
-	if err := st.PutKV(ctx, hostnameKey, []byte(cfg.Hostnames[0])); err != nil {
-		st.Close()
+	if err := putIfChanged(ctx, st, hostnameKey, []byte(cfg.Hostnames[0])); err != nil {
+		c.closeState()
 		return nil, err
 	}
 	c.events, err = openEventLog(filepath.Join(cfg.DataDir, "events"), orDefault(cfg.EventRetention, 7*24*time.Hour), cfg.Now, cfg.Logger.With("component", "events"), c.metrics.observeCommit)
 	if err != nil {
-		st.Close()
+		c.closeState()
 		return nil, err
 	}
 	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger,
@@ -182,12 +194,29 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 	return c, nil
 }
 
+// putIfChanged stores a setting unless it already holds value. Start-up writes only what
+// changed, so that a cloud restarted on a full disk still starts and serves what needs no
+// space (reads, connects of known devices), its writes failing with 503 until space returns.
+func putIfChanged(ctx context.Context, st *store.Store, key string, value []byte) error {
+	if old, err := st.GetKV(ctx, key); err == nil && bytes.Equal(old, value) {
+		return nil
+	}
+	return st.PutKV(ctx, key, value)
+}
+
 func (c *Cloud) close() {
 	close(c.stopping)
 	_ = c.broker.Close()
 	c.wg.Wait()
 	_ = c.events.Close()
+	c.closeState()
+}
+
+// closeState closes the database and then releases the data directory, in that order, so that
+// the next holder never sees a database still open here.
+func (c *Cloud) closeState() {
 	_ = c.st.Close()
+	_ = c.lock.Release()
 }
 
 // serve binds every listener, writes nothing until all are bound, and serves until ctx ends.
@@ -339,6 +368,9 @@ func (c *Cloud) writeReadyCA() error {
 		}
 	}
 	path := filepath.Join(c.cfg.DataDir, "ca.pem")
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil // already published: no write, which a full disk would refuse
+	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return fmt.Errorf("cloud: write %s: %w", tmp, err)
@@ -377,7 +409,9 @@ func ServiceConnectionString(dataDir, policy string) (string, error) {
 	if _, err := os.Stat(filepath.Join(dataDir, "outpost.db")); err != nil {
 		return "", fmt.Errorf("cloud: no cloud state in %s (start `outpost cloud serve --data %s` first): %w", dataDir, dataDir, err)
 	}
-	st, err := store.Open(dataDir)
+	// Read-only: this runs beside a serving cloud (which holds the data directory's lock) and
+	// must work on a full disk.
+	st, err := store.OpenReadOnly(dataDir)
 	if err != nil {
 		return "", err
 	}

@@ -35,6 +35,7 @@ type testCloud struct {
 	svc    *hubclient.Client
 	cancel context.CancelFunc
 	done   chan error
+	cloud  *cloud.Cloud // the running cloud, for fault injection
 }
 
 // startCloud runs a cloud with TLS, plain (development) and metrics listeners.
@@ -58,7 +59,8 @@ func (tc *testCloud) start() {
 	_ = os.Remove(filepath.Join(tc.dir, "ca.pem"))
 	ctx, cancel := context.WithCancel(context.Background())
 	tc.cancel, tc.done = cancel, make(chan error, 1)
-	go func() { tc.done <- cloud.Run(ctx, tc.cfg) }()
+	opened := make(chan *cloud.Cloud, 1)
+	go func() { tc.done <- cloud.RunHooked(ctx, tc.cfg, func(c *cloud.Cloud) { opened <- c }) }()
 	tc.caFile = filepath.Join(tc.dir, "ca.pem")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -75,6 +77,7 @@ func (tc *testCloud) start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	tc.cloud = <-opened // sent before the cloud serves, so before ca.pem exists
 	pem, err := os.ReadFile(tc.caFile)
 	if err != nil {
 		t.Fatal(err)

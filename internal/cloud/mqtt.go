@@ -21,7 +21,8 @@ import (
 // Refusals to a source that keeps failing are slowed down (see tarpit).
 func (c *Cloud) Connect(ctx context.Context, req *broker.ConnectRequest) (broker.Handler, error) {
 	h, err := c.connect(ctx, req)
-	if err != nil && req.RemoteAddr != nil {
+	var refusal *broker.ConnectError
+	if errors.As(err, &refusal) && req.RemoteAddr != nil { // the cloud's own failures are not the source's
 		if d := c.tarpit.delay(req.RemoteAddr, c.now()); d > 0 {
 			c.metrics.authDelayed.Inc()
 			hold(ctx, d)
@@ -46,6 +47,12 @@ func (c *Cloud) connect(ctx context.Context, req *broker.ConnectRequest) (broker
 		return nil, &broker.ConnectError{Code: broker.CodeNotAuthorized, Reason: "username names another hub"}
 	}
 	id, err := c.reg.lookup(ctx, k)
+	if err != nil && !isRefusal(err) {
+		// The registry failed, not the device: CONNACK 3 (any error that is not a
+		// *broker.ConnectError), which SDKs retry, where 5 would tell them their key is wrong.
+		c.failures.log(c, "connect", err)
+		return nil, fmt.Errorf("cloud: look up %s: %w", k, err)
+	}
 	if err != nil {
 		c.metrics.authFailures.WithLabelValues("unknown_identity").Inc()
 		return nil, &broker.ConnectError{Code: broker.CodeNotAuthorized, Reason: "unknown identity"}
@@ -263,7 +270,7 @@ func (s *session) respond(status int, rid string, version int64, body []byte) {
 func (s *session) twinGet(ctx context.Context, rid string) {
 	t, err := s.c.loadTwin(ctx, s.key)
 	if err != nil {
-		s.respond(iothub.AsError(err).Status, rid, 0, twinErrorBody(err))
+		s.respondError(rid, s.c.wireError("twin get", err))
 		return
 	}
 	s.c.metrics.twinOps.WithLabelValues("device_get").Inc()
@@ -273,18 +280,18 @@ func (s *session) twinGet(ctx context.Context, rid string) {
 func (s *session) twinPatch(ctx context.Context, rid string, body []byte) {
 	v, err := s.c.patchReported(ctx, s.key, body)
 	if err != nil {
-		s.respond(iothub.AsError(err).Status, rid, 0, twinErrorBody(err))
+		s.respondError(rid, s.c.wireError("twin reported patch", err))
 		return
 	}
 	s.respond(http.StatusNoContent, rid, v, nil)
 }
 
-// twinErrorBody is what IoT Hub returns on a failed twin operation; the Node SDK fails a
-// request only when the body has errorCode (IOTEDGE-REFERENCE §1.7).
-func twinErrorBody(err error) []byte {
-	status := iothub.AsError(err).Status
-	b, _ := json.Marshal(map[string]any{"errorCode": status*1000 + 1, "message": err.Error()})
-	return b
+// respondError answers a twin request with e as IoT Hub does: its status in the topic and a
+// body with errorCode, without which the Node SDK does not fail the request (IOTEDGE-REFERENCE
+// §1.7). The message is e's, never an internal error's text (wireError made e).
+func (s *session) respondError(rid string, e *iothub.Error) {
+	b, _ := json.Marshal(map[string]any{"errorCode": e.Status*1000 + 1, "message": e.Message})
+	s.respond(e.Status, rid, 0, b)
 }
 
 // Online records the connection and resumes C2D delivery for restored subscriptions.
@@ -313,7 +320,7 @@ func (s *session) Offline(conn *broker.Conn, err error, will *broker.Will) {
 		s.expiryTm.Stop()
 	}
 	s.mu.Unlock()
-	s.c.offline(s.key, conn)
+	s.c.offline(s.key, conn, s.generationID)
 	if will == nil {
 		return
 	}
@@ -368,14 +375,27 @@ func (c *Cloud) online(k store.Key) {
 	c.metrics.connected.Set(float64(n))
 }
 
-func (c *Cloud) offline(k store.Key, conn *broker.Conn) {
+// offline ends the live view of an identity's connection (unless a newer one took over) and
+// keeps its activity, which IoT Hub reports after the disconnect.
+func (c *Cloud) offline(k store.Key, conn *broker.Conn, generationID string) {
+	now := c.now().UTC()
 	c.connMu.Lock()
-	if cur := c.broker.Lookup(k.String()); cur == nil || cur == conn {
+	ended, ok := c.conns[k]
+	if cur := c.broker.Lookup(k.String()); !ok || cur != nil && cur != conn {
+		ended = nil
+	}
+	var a activity
+	if ended != nil {
 		delete(c.conns, k)
+		a = activity{GenerationID: generationID, LastActivity: ended.lastActivity, Disconnected: now}
+		c.seen[k] = a
 	}
 	n := len(c.conns)
 	c.connMu.Unlock()
 	c.metrics.connected.Set(float64(n))
+	if ended != nil {
+		c.saveActivity(k, a)
+	}
 }
 
 func (c *Cloud) touch(k store.Key) {
@@ -398,10 +418,14 @@ func (c *Cloud) overlayDevices(ctx context.Context, devs ...*Device) {
 	defer c.connMu.Unlock()
 	for _, d := range devs {
 		d.CloudToDeviceMessageCount = counts[d.DeviceID]
-		if st, ok := c.conns[store.Key{DeviceID: d.DeviceID}]; ok {
+		k := store.Key{DeviceID: d.DeviceID}
+		if st, ok := c.conns[k]; ok {
 			d.ConnectionState, d.ConnectionStateUpdatedTime, d.LastActivityTime = "Connected", st.since, st.lastActivity
-		} else {
-			d.ConnectionState = "Disconnected"
+			continue
+		}
+		d.ConnectionState = "Disconnected"
+		if a, ok := c.seenLocked(k, d.GenerationID); ok {
+			d.ConnectionStateUpdatedTime, d.LastActivityTime = a.Disconnected, a.LastActivity
 		}
 	}
 }
@@ -409,11 +433,15 @@ func (c *Cloud) overlayDevices(ctx context.Context, devs ...*Device) {
 func (c *Cloud) overlayModule(m *Module) {
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
-	if st, ok := c.conns[store.Key{DeviceID: m.DeviceID, ModuleID: m.ModuleID}]; ok {
+	k := store.Key{DeviceID: m.DeviceID, ModuleID: m.ModuleID}
+	if st, ok := c.conns[k]; ok {
 		m.ConnectionState, m.ConnectionStateUpdatedTime, m.LastActivityTime = "Connected", st.since, st.lastActivity
 		return
 	}
 	m.ConnectionState = "Disconnected"
+	if a, ok := c.seenLocked(k, m.GenerationID); ok {
+		m.ConnectionStateUpdatedTime, m.LastActivityTime = a.Disconnected, a.LastActivity
+	}
 }
 
 // identityChanged disconnects live connections of a changed identity so that they

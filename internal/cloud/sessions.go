@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,12 +34,18 @@ func (s *sessionStore) LoadSession(clientID string) ([]broker.Subscription, bool
 	return subs, true, nil
 }
 
+// SaveSession writes only a change: SDKs subscribe again to what their session already holds
+// after every reconnect, and on a full disk that must not cost the connection.
 func (s *sessionStore) SaveSession(clientID string, subs []broker.Subscription) error {
 	doc, err := json.Marshal(subs)
 	if err != nil {
 		return err
 	}
-	return s.st.PutSession(context.Background(), clientID, doc)
+	ctx := context.Background()
+	if old, err := s.st.GetSession(ctx, clientID); err == nil && bytes.Equal(old, doc) {
+		return nil
+	}
+	return s.st.PutSession(ctx, clientID, doc)
 }
 
 func (s *sessionStore) DeleteSession(clientID string) error {

@@ -144,7 +144,7 @@ func (c *Cloud) writeTwin(ctx context.Context, k store.Key, body []byte, ifMatch
 		return applyServiceTwin(t, p.Tags, desiredPatch, replace, now)
 	})
 	if err != nil {
-		return nil, twinErr(err)
+		return nil, err
 	}
 	c.metrics.twinOps.WithLabelValues("service_update").Inc()
 	if t.DesiredVersion != before {
@@ -175,18 +175,6 @@ func applyServiceTwin(t *twin.Twin, tags, desired map[string]any, replace bool, 
 	return nil
 }
 
-// twinErr maps twin validation errors to IoT Hub's 400.
-func twinErr(err error) error {
-	var he *iothub.Error
-	if err == nil || errors.As(err, &he) {
-		return err
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	return iothub.NewError(iothub.CodeArgumentInvalid, "%v", err)
-}
-
 // patchReported applies a reported-properties patch from a device or module and returns the new reported version.
 func (c *Cloud) patchReported(ctx context.Context, k store.Key, body []byte) (int64, error) {
 	patch, err := twin.DecodeObject(body) // PatchReported checks the limits
@@ -195,7 +183,7 @@ func (c *Cloud) patchReported(ctx context.Context, k store.Key, body []byte) (in
 	}
 	t, err := c.updateTwin(ctx, k, func(t *twin.Twin) error { return t.PatchReported(patch, c.now()) })
 	if err != nil {
-		return 0, twinErr(err)
+		return 0, err
 	}
 	c.metrics.twinOps.WithLabelValues("reported_patch").Inc()
 	return t.ReportedVersion, nil

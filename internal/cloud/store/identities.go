@@ -65,7 +65,7 @@ func (s *Store) GetTwin(ctx context.Context, k Key) ([]byte, error) {
 }
 
 // DeleteIdentity removes an identity after check approves its current document. Deleting a
-// device removes its modules, twins, C2D queue and sessions.
+// device removes its modules, twins, C2D queue, sessions and activity.
 func (s *Store) DeleteIdentity(ctx context.Context, k Key, check func(doc []byte) error) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		doc, err := getDoc(ctx, tx, `SELECT doc FROM identities WHERE device_id = ? AND module_id = ?`, k.DeviceID, k.ModuleID)
@@ -80,6 +80,7 @@ func (s *Store) DeleteIdentity(ctx context.Context, k Key, check func(doc []byte
 			{`DELETE FROM identities WHERE device_id = ? AND module_id = ?`, k.DeviceID, k.ModuleID},
 			{`DELETE FROM twins WHERE device_id = ? AND module_id = ?`, k.DeviceID, k.ModuleID},
 			{`DELETE FROM sessions WHERE client_id = ?`, k.String()},
+			{`DELETE FROM activity WHERE client_id = ?`, k.String()},
 		}
 		if k.ModuleID == "" {
 			stmts = [][]any{
@@ -87,6 +88,7 @@ func (s *Store) DeleteIdentity(ctx context.Context, k Key, check func(doc []byte
 				{`DELETE FROM twins WHERE device_id = ?`, k.DeviceID},
 				{`DELETE FROM c2d WHERE device_id = ?`, k.DeviceID},
 				{`DELETE FROM sessions WHERE client_id = ? OR substr(client_id, 1, ?) = ?`, k.DeviceID, len(k.DeviceID) + 1, k.DeviceID + "/"},
+				{`DELETE FROM activity WHERE client_id = ? OR substr(client_id, 1, ?) = ?`, k.DeviceID, len(k.DeviceID) + 1, k.DeviceID + "/"},
 			}
 		}
 		for _, st := range stmts {

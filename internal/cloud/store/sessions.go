@@ -55,3 +55,34 @@ func (s *Store) DeleteCertificate(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// PutActivity stores an identity's activity document (the last activity of a connection that
+// ended), keyed like sessions by the identity's client id.
+func (s *Store) PutActivity(ctx context.Context, clientID string, doc []byte) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO activity (client_id, doc) VALUES (?, ?)`, clientID, doc); err != nil {
+		return fmt.Errorf("store: put activity %s: %w", clientID, err)
+	}
+	return nil
+}
+
+// ListActivity returns every activity document by client id.
+func (s *Store) ListActivity(ctx context.Context) (map[string][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT client_id, doc FROM activity`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list activity: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var id string
+		var doc []byte
+		if err := rows.Scan(&id, &doc); err != nil {
+			return nil, fmt.Errorf("store: scan activity: %w", err)
+		}
+		out[id] = doc
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list activity: %w", err)
+	}
+	return out, nil
+}

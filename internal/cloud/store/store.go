@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS c2d (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id 
 CREATE INDEX IF NOT EXISTS c2d_device ON c2d (device_id, id);
 CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, doc BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS certificates (name TEXT PRIMARY KEY, doc BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS activity (client_id TEXT PRIMARY KEY, doc BLOB NOT NULL);
 `
 
 // Open opens (creating if needed) the database file in dir.
@@ -65,6 +66,26 @@ func Open(dir string) (*Store, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: restrict %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// OpenReadOnly opens the database file in dir for reading only: no schema, no journal mode,
+// nothing written. It is for tools that read beside a running cloud (SQLite's WAL lets them)
+// or on a full disk; every write through it fails.
+func OpenReadOnly(dir string) (*Store, error) {
+	path := filepath.Join(dir, "outpost.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
 }
