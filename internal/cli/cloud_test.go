@@ -40,9 +40,9 @@ func TestCloudServe_MaxConnections(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cloud")
 	}
-	plain, metrics := testutil.FreePort(t), testutil.FreePort(t)
-	_, logs := serveCloud(t, "--mqtt-listen", testutil.FreePort(t), "--https-listen", testutil.FreePort(t),
-		"--dev-plain-mqtt", plain, "--metrics-listen", metrics, "--max-connections", "2")
+	_, logs, addrs := serveCloud(t, "--mqtt-listen", anyPort, "--https-listen", anyPort,
+		"--dev-plain-mqtt", anyPort, "--metrics-listen", anyPort, "--max-connections", "2")
+	plain, metrics := addrs.PlainMQTT, addrs.Metrics
 	for range 2 {
 		nc, err := net.Dial("tcp", plain)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-iot/outpost/internal/cloud"
 	"github.com/outpost-iot/outpost/internal/hubclient/hubclienttest"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
@@ -88,17 +89,26 @@ func runLines(t *testing.T, envVars map[string]string, n int, args ...string) re
 	return result{out.String(), errb.String(), code}
 }
 
+// anyPort is the listen address of test listeners: the kernel picks the port and the cloud
+// reports it (cloud.Config.OnListening), so no test races another process for a port.
+const anyPort = "127.0.0.1:0"
+
 // serveCloud runs `outpost cloud serve args...` in-process until the test ends and returns
-// once ca.pem is written (every listener is bound then), with the cloud's data directory and
-// the buffer its logs go to.
-func serveCloud(t *testing.T, args ...string) (dir string, logs *testutil.Buffer) {
+// once ca.pem is written (every listener is bound then), with the cloud's data directory, the
+// buffer its logs go to and the addresses its listeners are bound to.
+func serveCloud(t *testing.T, args ...string) (dir string, logs *testutil.Buffer, addrs cloud.Addrs) {
 	t.Helper()
 	dir = t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs = &testutil.Buffer{}
 	served := make(chan int, 1)
+	bound := make(chan cloud.Addrs, 1)
 	go func() {
-		e := &env{getenv: mapEnv(nil), stdin: strings.NewReader(""), stdout: logs, stderr: logs}
+		e := &env{getenv: mapEnv(nil), stdin: strings.NewReader(""), stdout: logs, stderr: logs,
+			runCloud: func(ctx context.Context, cfg cloud.Config) error {
+				cfg.OnListening = func(a cloud.Addrs) { bound <- a }
+				return cloud.Run(ctx, cfg)
+			}}
 		served <- run(ctx, append([]string{"cloud", "serve", "--data", dir, "--log-level", "warn"}, args...), e)
 	}()
 	t.Cleanup(func() {
@@ -113,7 +123,7 @@ func serveCloud(t *testing.T, args ...string) (dir string, logs *testutil.Buffer
 		}
 	})
 	testutil.WaitFile(t, filepath.Join(dir, "ca.pem"), 20*time.Second)
-	return dir, logs
+	return dir, logs, <-bound // sent before ca.pem is written
 }
 
 func mapEnv(m map[string]string) func(string) string {

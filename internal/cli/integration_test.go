@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/iothub"
-	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 // TestIntegration_CloudAndCommands runs `outpost cloud serve` in-process and drives the other
@@ -18,9 +17,9 @@ func TestIntegration_CloudAndCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cloud")
 	}
-	https := testutil.FreePort(t)
-	dir, logs := serveCloud(t, "--hostname", "localhost,127.0.0.1", "--mqtt-listen", testutil.FreePort(t),
-		"--https-listen", https, "--metrics-listen", "")
+	dir, logs, addrs := serveCloud(t, "--hostname", "localhost,127.0.0.1", "--mqtt-listen", anyPort,
+		"--https-listen", anyPort, "--metrics-listen", "")
+	https := addrs.HTTPS
 	caFile := filepath.Join(dir, "ca.pem")
 
 	must := func(envVars map[string]string, stdin string, args ...string) string {

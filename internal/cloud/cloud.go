@@ -59,7 +59,11 @@ type Config struct {
 	AuthBackoffMax  time.Duration
 	// HousekeepingEvery is how often retention and C2D expiry run; 0 = every minute.
 	HousekeepingEvery time.Duration
-	Logger            *slog.Logger
+	// OnListening, if set, is called once every listener is bound (before DataDir/ca.pem is
+	// written) with the addresses they are bound to, so that a caller may listen on port 0
+	// and learn the ports instead of picking free ones and racing other processes for them.
+	OnListening func(Addrs)
+	Logger      *slog.Logger
 	// Now is the clock (tests inject one); nil means time.Now.
 	Now func() time.Time
 }
@@ -105,6 +109,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("cloud: invalid configuration: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// Addrs are the bound addresses of a running cloud's listeners ("" for one not configured).
+type Addrs struct {
+	MQTT, HTTPS, PlainMQTT, PlainHTTP, Metrics string
 }
 
 // Cloud is a running IoT Hub stand-in.
@@ -231,6 +240,7 @@ func (c *Cloud) serve(ctx context.Context) error {
 		listeners []net.Listener
 		servers   []*http.Server
 		errs      = make(chan error, 8)
+		addrs     Addrs
 	)
 	defer func() {
 		cancel() // ends event streams and the background loops before the servers drain
@@ -265,7 +275,8 @@ func (c *Cloud) serve(ctx context.Context) error {
 			return err
 		}
 		c.goServe(errs, func() error { return c.broker.Serve(tls.NewListener(l, tlsCfg)) })
-		c.log.Info("listening", "transport", "mqtts", "addr", l.Addr().String())
+		addrs.MQTT = l.Addr().String()
+		c.log.Info("listening", "transport", "mqtts", "addr", addrs.MQTT)
 	}
 	if c.cfg.PlainMQTTListen != "" {
 		l, err := listen(c.cfg.PlainMQTTListen)
@@ -273,9 +284,10 @@ func (c *Cloud) serve(ctx context.Context) error {
 			return err
 		}
 		c.goServe(errs, func() error { return c.broker.Serve(l) })
-		c.log.Warn("listening without TLS (development only)", "transport", "mqtt", "addr", l.Addr().String())
+		addrs.PlainMQTT = l.Addr().String()
+		c.log.Warn("listening without TLS (development only)", "transport", "mqtt", "addr", addrs.PlainMQTT)
 	}
-	httpServer := func(addr string, h http.Handler, tlsOn bool, what string) error {
+	httpServer := func(addr string, h http.Handler, tlsOn bool, what string, bound *string) error {
 		l, err := listen(addr)
 		if err != nil {
 			return err
@@ -290,28 +302,32 @@ func (c *Cloud) serve(ctx context.Context) error {
 			l = tls.NewListener(l, tlsCfg)
 		}
 		c.goServe(errs, func() error { return s.Serve(l) })
-		c.log.Info("listening", "transport", what, "addr", l.Addr().String())
+		*bound = l.Addr().String()
+		c.log.Info("listening", "transport", what, "addr", *bound)
 		return nil
 	}
 	if c.cfg.HTTPSListen != "" {
-		if err := httpServer(c.cfg.HTTPSListen, httpsHandler, true, "https"); err != nil {
+		if err := httpServer(c.cfg.HTTPSListen, httpsHandler, true, "https", &addrs.HTTPS); err != nil {
 			return err
 		}
 	}
 	if c.cfg.PlainHTTPListen != "" {
-		if err := httpServer(c.cfg.PlainHTTPListen, httpsHandler, false, "http (development only)"); err != nil {
+		if err := httpServer(c.cfg.PlainHTTPListen, httpsHandler, false, "http (development only)", &addrs.PlainHTTP); err != nil {
 			return err
 		}
 	}
 	if c.cfg.MetricsListen != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(c.metrics.registry, promhttp.HandlerOpts{}))
-		if err := httpServer(c.cfg.MetricsListen, mux, false, "metrics"); err != nil {
+		if err := httpServer(c.cfg.MetricsListen, mux, false, "metrics", &addrs.Metrics); err != nil {
 			return err
 		}
 	}
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.housekeeping(ctx) }()
+	if c.cfg.OnListening != nil {
+		c.cfg.OnListening(addrs)
+	}
 	if err := c.writeReadyCA(); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/cloud"
-	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 // A second cloud on a running cloud's data directory would append to the same database and
@@ -18,7 +17,7 @@ import (
 func TestRun_SecondCloudOnTheSameDataDirIsRefused(t *testing.T) {
 	tc := startCloud(t)
 	cfg := tc.cfg
-	cfg.MQTTListen, cfg.HTTPSListen, cfg.PlainMQTTListen, cfg.MetricsListen = testutil.FreePort(t), testutil.FreePort(t), "", ""
+	cfg.MQTTListen, cfg.HTTPSListen, cfg.PlainMQTTListen, cfg.MetricsListen = anyPort, anyPort, "", ""
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := cloud.Run(ctx, cfg)

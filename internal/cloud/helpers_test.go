@@ -19,7 +19,6 @@ import (
 	"github.com/outpost-iot/outpost/internal/cloud"
 	"github.com/outpost-iot/outpost/internal/hubclient"
 	"github.com/outpost-iot/outpost/internal/iothub"
-	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 const hubHost = "localhost"
@@ -38,12 +37,16 @@ type testCloud struct {
 	cloud  *cloud.Cloud // the running cloud, for fault injection
 }
 
+// anyPort is the listen address of test listeners: the kernel picks a free port, which the cloud
+// reports (Config.OnListening), so no test races another process for a port it chose.
+const anyPort = "127.0.0.1:0"
+
 // startCloud runs a cloud with TLS, plain (development) and metrics listeners.
 func startCloud(t *testing.T, mutate ...func(*cloud.Config)) *testCloud {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := cloud.Config{DataDir: dir, Hostnames: []string{hubHost, "127.0.0.1"},
-		MQTTListen: testutil.FreePort(t), HTTPSListen: testutil.FreePort(t), PlainMQTTListen: testutil.FreePort(t), MetricsListen: testutil.FreePort(t)}
+		MQTTListen: anyPort, HTTPSListen: anyPort, PlainMQTTListen: anyPort, MetricsListen: anyPort}
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -60,7 +63,10 @@ func (tc *testCloud) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	tc.cancel, tc.done = cancel, make(chan error, 1)
 	opened := make(chan *cloud.Cloud, 1)
-	go func() { tc.done <- cloud.RunHooked(ctx, tc.cfg, func(c *cloud.Cloud) { opened <- c }) }()
+	bound := make(chan cloud.Addrs, 1)
+	cfg := tc.cfg
+	cfg.OnListening = func(a cloud.Addrs) { bound <- a }
+	go func() { tc.done <- cloud.RunHooked(ctx, cfg, func(c *cloud.Cloud) { opened <- c }) }()
 	tc.caFile = filepath.Join(tc.dir, "ca.pem")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -78,6 +84,10 @@ func (tc *testCloud) start() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	tc.cloud = <-opened // sent before the cloud serves, so before ca.pem exists
+	// The ports it bound (it listened on port 0); a restart binds the same ones again.
+	a := <-bound
+	tc.cfg.MQTTListen, tc.cfg.HTTPSListen, tc.cfg.PlainMQTTListen, tc.cfg.PlainHTTPListen, tc.cfg.MetricsListen =
+		a.MQTT, a.HTTPS, a.PlainMQTT, a.PlainHTTP, a.Metrics
 	pem, err := os.ReadFile(tc.caFile)
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ type cloudProc struct {
 func startCloud(t *testing.T, dir string, extra ...string) *cloudProc {
 	t.Helper()
 	c := &cloudProc{t: t, bin: testutil.BuildOutpost(t), dir: dir,
-		mqttAddr: testutil.FreePort(t), httpsAddr: testutil.FreePort(t), metricsAddr: testutil.FreePort(t)}
+		mqttAddr: anyPort, httpsAddr: anyPort, metricsAddr: anyPort}
 	c.start(extra...)
 	return c
 }
@@ -50,8 +50,44 @@ func (c *cloudProc) start(extra ...string) {
 		"--mqtt-listen", c.mqttAddr, "--https-listen", c.httpsAddr, "--metrics-listen", c.metricsAddr}, extra...)
 	c.proc = testutil.StartProcess(c.t, c.bin, args...)
 	testutil.WaitFile(c.t, filepath.Join(c.dir, "ca.pem"), 30*time.Second)
+	c.learnAddrs()
 	out := c.run("cloud", "connection-string", "--data", c.dir)
 	c.cs = strings.TrimSpace(out)
+}
+
+// anyPort lets the kernel pick a listener's port; the cloud logs the address it bound.
+const anyPort = "127.0.0.1:0"
+
+// learnAddrs reads the bound addresses from the cloud's "listening" log lines (logged before
+// ca.pem is written; the capture may lag the file, hence the poll), so that tests never race
+// another process for a port they picked. A restart binds the same ports again.
+func (c *cloudProc) learnAddrs() {
+	c.t.Helper()
+	want := map[string]*string{"mqtts": &c.mqttAddr, "https": &c.httpsAddr, "metrics": &c.metricsAddr}
+	testutil.Eventually(c.t, 10*time.Second, func() bool {
+		found := 0
+		for _, line := range strings.Split(c.proc.Stderr(), "\n") {
+			if !strings.Contains(line, "msg=listening") {
+				continue
+			}
+			transport, addr := logField(line, "transport"), logField(line, "addr")
+			if p, ok := want[transport]; ok && addr != "" {
+				*p = addr
+				found++
+			}
+		}
+		return found >= len(want)
+	}, "the cloud's listening lines (mqtts, https, metrics) in its log")
+}
+
+// logField returns the value of key=value in a text-format slog line.
+func logField(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // run executes a CLI command against the cloud and returns its stdout.
