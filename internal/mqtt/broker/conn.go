@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outpost-iot/outpost/internal/connlimit"
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 )
 
@@ -22,6 +23,9 @@ type Conn struct {
 	srv       *Server
 	nc        net.Conn
 	transport string
+	source    string               // the remote IP, the per-source key of the pending caps (D1)
+	tls       *tls.ConnectionState // for a WebSocket over HTTPS: the TLS state of its HTTP request
+	ticket    *connlimit.Ticket    // set by addConn; pending until CONNACK (D1, D4)
 
 	// Set by the read goroutine during CONNECT, before ready; read-only afterwards.
 	clientID    string
@@ -47,14 +51,13 @@ type Conn struct {
 	sessionPresent bool         // set during CONNECT
 	inRate         *tokenBucket // inbound rate limit (D8), nil when off; read goroutine only
 	throttled      bool         // the rate limit has slowed this connection; read goroutine only
-	pendingEnded   bool         // endPending ran; read goroutine only
 
 	mu   sync.Mutex     // guards subs
 	subs []Subscription // the session's subscriptions, in subscription order
 }
 
 func newConn(s *Server, nc net.Conn, transport string) *Conn {
-	c := &Conn{srv: s, nc: nc, transport: transport, done: make(chan struct{})}
+	c := &Conn{srv: s, nc: nc, transport: transport, source: connlimit.Source(nc.RemoteAddr()), done: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.out = newOutbound(s.cfg)
 	c.ackSlots = make(chan struct{}, s.cfg.MaxInboundInflight)
@@ -119,7 +122,6 @@ var errDisconnect = errors.New("broker: client sent DISCONNECT")
 // serve is the read goroutine's body; see the package documentation.
 func (c *Conn) serve() {
 	err := c.handshake()
-	c.endPending()
 	online := err == nil
 	if online {
 		c.handler.Online(c, c.sessionPresent)
@@ -137,14 +139,6 @@ func (c *Conn) serve() {
 	}
 	c.srv.removeConn(c)
 	close(c.done)
-}
-
-// endPending ends the connection's pending (pre-CONNACK) state once (D1).
-func (c *Conn) endPending() {
-	if !c.pendingEnded {
-		c.pendingEnded = true
-		c.srv.handshakeDone()
-	}
 }
 
 func offlineErr(reason error) error {
@@ -353,6 +347,9 @@ func (c *Conn) writeDirect(p packet.Packet) error {
 }
 
 func (c *Conn) tlsState() *tls.ConnectionState {
+	if c.tls != nil {
+		return c.tls
+	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		return &st
