@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/outpost-iot/outpost/internal/connlimit"
 	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 )
 
@@ -22,6 +23,9 @@ const (
 	metricRefusedSubscriptions = "outpost_cloud_refused_subscriptions_total"
 	metricEventsTrimmed        = "outpost_cloud_events_trimmed_total"
 	metricAuthDelayed          = "outpost_cloud_auth_refusals_delayed_total"
+	metricNetworkConns         = "outpost_cloud_network_connections"
+	metricPendingConns         = "outpost_cloud_pending_connections"
+	metricHTTPRejected         = "outpost_cloud_http_rejected_connections_total"
 )
 
 // cloudMetrics are the cloud's Prometheus collectors.
@@ -37,6 +41,7 @@ type cloudMetrics struct {
 	refusedSubscriptions prometheus.Counter
 	eventsTrimmed        prometheus.Counter
 	authDelayed          prometheus.Counter
+	httpRejected         *prometheus.CounterVec
 }
 
 func newMetrics() *cloudMetrics {
@@ -57,9 +62,11 @@ func newMetrics() *cloudMetrics {
 		refusedSubscriptions: prometheus.NewCounter(prometheus.CounterOpts{Name: metricRefusedSubscriptions, Help: "Subscriptions refused (SUBACK 0x80)."}),
 		eventsTrimmed:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricEventsTrimmed, Help: "D2C events deleted by retention."}),
 		authDelayed:          prometheus.NewCounter(prometheus.CounterOpts{Name: metricAuthDelayed, Help: "Authentication refusals held back because their source keeps failing."}),
+		httpRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricHTTPRejected,
+			Help: "HTTP connections closed by the connection budget, by reason (pending_evicted, max_descriptors)."}, []string{"reason"}),
 	}
 	m.registry.MustRegister(m.connected, m.messagesIn, m.c2d, m.methods, m.twinOps, m.authFailures,
-		m.protocolErrors, m.refusedSubscriptions, m.eventsTrimmed, m.authDelayed,
+		m.protocolErrors, m.refusedSubscriptions, m.eventsTrimmed, m.authDelayed, m.httpRejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -122,3 +129,14 @@ func (m *brokerMetrics) DroppedQoS0()                     { m.dropped.Inc() }
 func (m *brokerMetrics) ConnectionRejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }
 
 func (m *brokerMetrics) InboundThrottled() { m.throttled.Inc() }
+
+// registerConnections exports the connection budget's counts.
+func (m *cloudMetrics) registerConnections(l *connlimit.Limiter) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricNetworkConns,
+			Help: "Network connections held, MQTT and HTTPS together (the connection budget's use)."},
+			func() float64 { return float64(l.Stats().Live) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricPendingConns,
+			Help: "Network connections not authenticated yet (evictable by newcomers)."},
+			func() float64 { return float64(l.Stats().Pending) }))
+}

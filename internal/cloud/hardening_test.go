@@ -1,0 +1,218 @@
+package cloud_test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outpost-iot/outpost/internal/testutil"
+)
+
+// slowRequest opens a TLS connection to the HTTPS listener and sends the headers of a
+// request that declares a body of 3 bytes and never sends it (slowloris).
+func slowRequest(t *testing.T, tc *testCloud) net.Conn {
+	t.Helper()
+	c, err := tls.Dial("tcp", tc.cfg.HTTPSListen, &tls.Config{RootCAs: tc.pool, ServerName: hubHost})
+	if err != nil {
+		t.Fatalf("dial https: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	req := "POST /devices/d/messages/deviceBound HTTP/1.1\r\nHost: localhost\r\nAuthorization: " + serviceToken(t, tc) +
+		"\r\nContent-Length: 3\r\n\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatalf("write headers: %v", err)
+	}
+	return c
+}
+
+// silentConn opens a TCP connection to addr that sends nothing (no ClientHello) or, with
+// partial, half a request line over plain TCP.
+func silentConn(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// closedWithin reports whether the server closes c within d: a read then ends with an
+// error that is not a timeout (any bytes, such as a 408 response, are read past).
+func closedWithin(c net.Conn, d time.Duration) error {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, 512)
+	for {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return fmt.Errorf("still open after %v", d)
+		}
+		return nil
+	}
+}
+
+// restAndMQTTWork checks that a REST call and an MQTT TLS CONNECT succeed.
+func restAndMQTTWork(t *testing.T, tc *testCloud, dev, key string) {
+	t.Helper()
+	if _, err := tc.svc.GetDevice(tc.ctx(), dev); err != nil {
+		t.Fatalf("REST call while the flood is held: %v", err)
+	}
+	tc.mustConnect(dev, "", key, clientOpts{cleanStart: true}).Disconnect(0)
+}
+
+// TestHTTPS_D1_SlowlorisClosedByTimeouts: requests whose declared body never comes,
+// connections that never send a ClientHello and TLS connections that never finish their
+// headers are closed within the configured timeouts, and REST and MQTT keep working while
+// they are held.
+func TestHTTPS_D1_SlowlorisClosedByTimeouts(t *testing.T) {
+	tc := startCloud(t, func(c *cloudConfig) {
+		c.HTTPReadHeaderTimeout, c.HTTPReadTimeout, c.HTTPIdleTimeout = time.Second, time.Second, 2*time.Second
+	})
+	key := tc.createDevice("d")
+	var held []net.Conn
+	for range 30 {
+		held = append(held, slowRequest(t, tc))
+	}
+	for range 10 {
+		held = append(held, silentConn(t, tc.cfg.HTTPSListen))
+	}
+	for range 10 {
+		c, err := tls.Dial("tcp", tc.cfg.HTTPSListen, &tls.Config{RootCAs: tc.pool, ServerName: hubHost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_, _ = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: loc")
+		held = append(held, c)
+	}
+	restAndMQTTWork(t, tc, "d", key)
+	start := time.Now()
+	for i, c := range held {
+		if err := closedWithin(c, 10*time.Second); err != nil {
+			t.Fatalf("slow connection %d: %v", i, err)
+		}
+	}
+	t.Logf("all %d slow connections closed %v after the check began", len(held), time.Since(start))
+	// An idle keep-alive connection is closed after HTTPIdleTimeout.
+	c, err := tls.Dial("tcp", tc.cfg.HTTPSListen, &tls.Config{RootCAs: tc.pool, ServerName: hubHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	if err := closedWithin(c, 10*time.Second); err != nil {
+		t.Fatalf("idle keep-alive connection: %v", err)
+	}
+}
+
+// TestHTTPS_D1_EventStreamOutlivesReadTimeout: the read timeout does not end a
+// server-sent event stream.
+func TestHTTPS_D1_EventStreamOutlivesReadTimeout(t *testing.T) {
+	tc := startCloud(t, func(c *cloudConfig) {
+		c.HTTPReadHeaderTimeout, c.HTTPReadTimeout = 500*time.Millisecond, 500*time.Millisecond
+	})
+	key := tc.createDevice("d")
+	req, err := http.NewRequestWithContext(tc.ctx(), http.MethodGet, "https://"+tc.cfg.HTTPSListen+"/events/stream?from=end", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", serviceToken(t, tc))
+	res, err := tc.httpClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	lines := make(chan string, 16)
+	go func() { // owned by the test: ends when the stream does, at the latest with tc.ctx()
+		defer close(lines)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	// What is under test is the passing of three read timeouts, so this waits for time.
+	time.Sleep(1500 * time.Millisecond)
+	c := tc.mustConnect("d", "", key, clientOpts{})
+	wait(t, c.Publish("devices/d/messages/events/", 1, false, "after the timeouts"))
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("stream ended before the event")
+			}
+			if strings.Contains(l, "after the timeouts") {
+				return
+			}
+		case <-timeout:
+			t.Fatal("no event on the stream within 10 s")
+		}
+	}
+}
+
+// TestHTTPS_D1_FloodStaysInsideDescriptorBudget: HTTPS connections count against the
+// cloud's connection budget together with MQTT ones; a flood of slow requests larger than
+// the budget never holds more than it, and a REST call and an MQTT TLS CONNECT still
+// succeed while it is held (the newcomers evict the oldest unauthenticated connections).
+func TestHTTPS_D1_FloodStaysInsideDescriptorBudget(t *testing.T) {
+	const budget = 60
+	tc := startCloud(t, func(c *cloudConfig) {
+		c.ConnectionBudget = budget
+		c.HTTPReadHeaderTimeout, c.HTTPReadTimeout = time.Minute, time.Minute
+	})
+	key := tc.createDevice("d")
+	for range 150 {
+		slowRequest(t, tc)
+		if v, _ := strconv.Atoi(scrape(t, tc, "outpost_cloud_network_connections")); v > budget {
+			t.Fatalf("%d connections held, over the budget of %d", v, budget)
+		}
+	}
+	if v := scrape(t, tc, "outpost_cloud_network_connections"); v == "" {
+		t.Fatal("connection gauge missing")
+	}
+	restAndMQTTWork(t, tc, "d", key)
+	if v, _ := strconv.Atoi(scrape(t, tc, `outpost_cloud_http_rejected_connections_total{reason="pending_evicted"}`)); v < 150-budget {
+		t.Fatalf("%d evictions counted, want at least %d", v, 150-budget)
+	}
+	// And the other way round: a flood of silent MQTT connections leaves HTTPS room.
+	for range 150 {
+		silentConn(t, tc.cfg.MQTTListen)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return scrape(t, tc, `outpost_mqtt_rejected_connections_total{reason="pending_evicted"}`) != ""
+	}, "MQTT evictions")
+	if v, _ := strconv.Atoi(scrape(t, tc, "outpost_cloud_network_connections")); v > budget {
+		t.Fatalf("%d connections held, over the budget of %d", v, budget)
+	}
+	restAndMQTTWork(t, tc, "d", key)
+}
+
+// TestD1_MQTTIdleConnectionsDoNotLockOutDevices: with --max-connections 300, 500 TCP
+// connections to the MQTT TLS port that never send anything do not keep a device with
+// valid credentials out, nor does an attacker that replaces them as they are closed.
+func TestD1_MQTTIdleConnectionsDoNotLockOutDevices(t *testing.T) {
+	tc := startCloud(t, func(c *cloudConfig) { c.MaxConnections = 300 })
+	key := tc.createDevice("d")
+	for range 500 {
+		if c, err := net.Dial("tcp", tc.cfg.MQTTListen); err == nil {
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}
+	start := time.Now()
+	tc.mustConnect("d", "", key, clientOpts{cleanStart: true}).Disconnect(0)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("device connected after %v", d)
+	}
+}
