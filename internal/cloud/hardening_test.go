@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/pki"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
@@ -214,5 +216,37 @@ func TestD1_MQTTIdleConnectionsDoNotLockOutDevices(t *testing.T) {
 	tc.mustConnect("d", "", key, clientOpts{cleanStart: true}).Disconnect(0)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("device connected after %v", d)
+	}
+}
+
+// TestX509OverWebSocket_F5: a self-signed X.509 device (thumbprint registered) connects over
+// wss://…/$iothub/websocket with its client certificate, gets CONNACK 0 and publishes; the
+// certificate of the HTTPS handshake reaches the authenticator.
+func TestX509OverWebSocket_F5(t *testing.T) {
+	tc := startCloud(t)
+	certPEM, keyPEM, err := pki.SelfSignedDevice("x1", 24*time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := pki.CertificateFromPEM(certPEM)
+	sha1Hex, _ := pki.Thumbprints(leaf)
+	if _, err := tc.svc.CreateDevice(tc.ctx(), &hubclient.Device{DeviceID: "x1", Authentication: &hubclient.Authentication{Type: "selfSigned",
+		X509Thumbprint: &hubclient.X509Thumbprint{PrimaryThumbprint: sha1Hex}}}); err != nil {
+		t.Fatal(err)
+	}
+	empty := ""
+	c, err := tc.connect("x1", "", "", clientOpts{password: &empty, cert: &cert, transport: "wss"})
+	if err != nil {
+		t.Fatalf("x509 over websocket: %v (auth failures no_credentials: %q)", err,
+			scrape(t, tc, `outpost_cloud_auth_failures_total{reason="no_credentials"}`))
+	}
+	wait(t, c.Publish("devices/x1/messages/events/", 1, false, "x509 over wss"))
+	// Without a certificate the same connection is refused.
+	if _, err := tc.connect("x1", "", "", clientOpts{password: &empty, transport: "wss"}); err == nil {
+		t.Fatal("no credentials accepted over websocket")
 	}
 }

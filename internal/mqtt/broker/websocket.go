@@ -10,7 +10,9 @@ import (
 
 // WebSocketHandler returns an http.Handler serving MQTT over WebSocket
 // (sub-protocol "mqtt", binary frames). Requests that do not offer the "mqtt"
-// sub-protocol are refused with 400. The handler returns when the connection ends.
+// sub-protocol are refused with 400. The handler returns when the connection ends. Over
+// HTTPS the request's TLS state (its client certificate) is the connection's
+// ConnectRequest.TLS.
 func (s *Server) WebSocketHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !offersMQTT(r) {
@@ -27,11 +29,13 @@ func (s *Server) WebSocketHandler() http.Handler {
 		}
 		// A frame may carry a whole packet plus a little more; the MQTT reader enforces the real cap.
 		ws.SetReadLimit(int64(2 * s.cfg.MaxPacketSize))
-		transport := "ws"
+		c := newConn(s, websocket.NetConn(r.Context(), ws, websocket.MessageBinary), "ws")
 		if r.TLS != nil {
-			transport = "wss"
+			// The client certificate of the HTTPS handshake authenticates X.509 devices
+			// (IOTEDGE-REFERENCE §1.4), as on the MQTT TLS listener.
+			c.transport, c.tls = "wss", r.TLS
 		}
-		s.ServeConn(websocket.NetConn(r.Context(), ws, websocket.MessageBinary), transport)
+		s.serveConn(c)
 	})
 }
 
