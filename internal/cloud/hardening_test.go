@@ -10,10 +10,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 	"github.com/outpost-iot/outpost/internal/pki"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
@@ -249,4 +252,86 @@ func TestX509OverWebSocket_F5(t *testing.T) {
 	if _, err := tc.connect("x1", "", "", clientOpts{password: &empty, transport: "wss"}); err == nil {
 		t.Fatal("no credentials accepted over websocket")
 	}
+}
+
+// rawDevice is a packet-level MQTT connection of device dev to the plain listener.
+func rawDevice(t *testing.T, tc *testCloud, dev, key string) (net.Conn, *packet.Reader) {
+	t.Helper()
+	nc, err := net.Dial("tcp", tc.cfg.PlainMQTTListen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	b, err := packet.Encode(&packet.Connect{ProtocolName: "MQTT", ProtocolLevel: 4, ClientID: dev, CleanSession: true,
+		HasUsername: true, Username: hubHost + "/" + dev + "/?api-version=2021-04-12",
+		HasPassword: true, Password: []byte(sasFor(t, dev, "", key, time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	r := packet.NewReader(nc, 0)
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if p, err := r.ReadPacket(); err != nil {
+		t.Fatalf("CONNACK: %v", err)
+	} else if ack, ok := p.(*packet.Connack); !ok || ack.ReturnCode != 0 {
+		t.Fatalf("got %v, want CONNACK 0", p)
+	}
+	return nc, r
+}
+
+// TestA10_StopMidBurstAcksEveryStoredMessage: a cloud stopped in the middle of QoS 1
+// bursts from several devices has sent a PUBACK for every message it stored (the event
+// log after a restart holds exactly the acknowledged messages), RELIABILITY A10.
+func TestA10_StopMidBurstAcksEveryStoredMessage(t *testing.T) {
+	tc := startCloud(t, func(c *cloudConfig) { c.MaxClientRate = -1 })
+	const devices = 4
+	var acks atomic.Int64
+	var wg sync.WaitGroup
+	for i := range devices {
+		dev := fmt.Sprintf("burst%d", i)
+		nc, r := rawDevice(t, tc, dev, tc.createDevice(dev))
+		wg.Go(func() { // the burst; ends at the first write error (the cloud closed)
+			for id := 1; id <= 50000; id++ {
+				b, _ := packet.Encode(&packet.Publish{Topic: "devices/" + dev + "/messages/events/", QoS: 1,
+					PacketID: uint16(id%65535 + 1), Payload: []byte(strconv.Itoa(id))})
+				if _, err := nc.Write(b); err != nil {
+					return
+				}
+			}
+		})
+		wg.Go(func() { // counts PUBACKs until the cloud closes the connection
+			for {
+				_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+				p, err := r.ReadPacket()
+				if err != nil {
+					return
+				}
+				if _, ok := p.(*packet.Puback); ok {
+					acks.Add(1)
+				}
+			}
+		})
+	}
+	testutil.Eventually(t, 20*time.Second, func() bool { return acks.Load() >= 1000 }, "the bursts under way")
+	tc.stop()
+	wg.Wait()
+	tc.start()
+	var stored int64
+	for from := int64(0); ; {
+		evs, err := tc.svc.Events(tc.ctx(), hubclient.EventFilter{}, from, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		stored += int64(len(evs))
+		from = evs[len(evs)-1].SequenceNumber + 1
+	}
+	if stored != acks.Load() {
+		t.Fatalf("%d messages stored, %d PUBACKs received: %d stored without their PUBACK", stored, acks.Load(), stored-acks.Load())
+	}
+	t.Logf("%d messages stored, each acknowledged", stored)
 }

@@ -205,6 +205,10 @@ type Config struct {
 	// a device written for IoT Hub stays far below it, while a flooding client is held to a
 	// small share of one core. Negative means no limit.
 	MaxInboundRate float64
+	// DrainTimeout bounds how long Close waits for connections to finish the publishes
+	// they were handed and write the PUBACKs they owe (A10); then they are closed.
+	// Default 5 s.
+	DrainTimeout time.Duration
 	// InboundBurst is the token bucket size of MaxInboundRate; default 200, enough for the
 	// SUBSCRIBEs, twin GET and queued telemetry a device sends right after it (re)connects.
 	InboundBurst int
@@ -223,6 +227,7 @@ const (
 	DefaultMaxPendingPerSource = 256
 	DefaultMaxKeepAlive        = 1177 * time.Second
 	DefaultTakeoverTimeout     = 10 * time.Second
+	DefaultDrainTimeout        = 5 * time.Second
 	DefaultMaxInboundRate      = 1000.0
 	DefaultInboundBurst        = 200
 )
@@ -258,6 +263,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxPendingConnects, DefaultMaxPendingConnects)
 	setDefault(&c.MaxPendingPerSource, DefaultMaxPendingPerSource)
 	setDefault(&c.TakeoverTimeout, DefaultTakeoverTimeout)
+	setDefault(&c.DrainTimeout, DefaultDrainTimeout)
 	setDefault(&c.InboundBurst, DefaultInboundBurst)
 	if c.MaxKeepAlive == 0 {
 		c.MaxKeepAlive = DefaultMaxKeepAlive

@@ -43,8 +43,11 @@ type Conn struct {
 	writer    lazyWorker    // the write goroutine, running while packets are queued
 	ackSlots  chan struct{} // one per publish awaiting an AsyncPublisher's verdict (MaxInboundInflight)
 
-	ackMu sync.Mutex    // guards ackQ
-	ackQ  []*pendingAck // publishes awaiting or holding their verdict, in arrival order
+	ackMu    sync.Mutex    // guards ackQ and acksIdle
+	ackQ     []*pendingAck // publishes awaiting or holding their verdict, in arrival order
+	acksIdle chan struct{} // closed once ackQ is empty and its PUBACKs queued; nil when nobody waits
+
+	draining atomic.Bool // Server.Close is draining the connection (A10)
 
 	out            outbound
 	reader         *connReader  // used by the read goroutine only
@@ -126,6 +129,9 @@ func (c *Conn) serve() {
 	if online {
 		c.handler.Online(c, c.sessionPresent)
 		err = c.readLoop()
+		if c.draining.Load() {
+			c.finishDrain()
+		}
 	}
 	if c.reader != nil {
 		c.reader.release()
@@ -188,7 +194,14 @@ func (c *Conn) readLoop() error {
 		if err := c.setKeepAliveDeadline(); err != nil {
 			return err
 		}
+		// After the deadline is set, so that drain's own deadline cannot be overwritten.
+		if c.draining.Load() {
+			return ErrServerClosed
+		}
 		p, err := c.reader.ReadPacket()
+		if err != nil && c.draining.Load() {
+			return ErrServerClosed
+		}
 		if err != nil {
 			return c.readError(err, "keepalive")
 		}

@@ -29,7 +29,13 @@
 // of structures (D4).
 //
 // Server.Serve runs one accept loop per listener. Server.Close closes the
-// listeners and every connection and waits for all of these goroutines.
+// listeners, drains every authenticated connection and waits for all of these
+// goroutines. Draining (RELIABILITY A10) stops the read goroutine at its next
+// read (a read deadline of now), lets the publishes already handed to the
+// Handler get their verdicts, has the write goroutine write the PUBACKs owed,
+// half-closes the connection and discards what the client still sends for a
+// moment (closing a socket with unread data would reset it and lose the last
+// PUBACKs), then closes; Config.DrainTimeout (default 5 s) bounds it all.
 //
 // # Limits and policies
 //

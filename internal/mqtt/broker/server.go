@@ -244,8 +244,11 @@ func (s *Server) Connections() int {
 	return len(s.conns)
 }
 
-// Close stops the listeners, closes every connection (their Offline runs with
-// ErrServerClosed) and waits for all goroutines. It is safe to call twice.
+// Close stops the listeners and ends every connection (their Offline runs with
+// ErrServerClosed), then waits for all goroutines. An authenticated connection is drained
+// (RELIABILITY A10): its reading stops, the publishes already handed to an AsyncPublisher
+// get their verdicts and their PUBACKs are written before it closes, so that no message is
+// stored without its acknowledgement; Config.DrainTimeout bounds this. It is safe to call twice.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -269,13 +272,39 @@ func (s *Server) Close() error {
 		}
 	}
 	for _, c := range cs {
-		c.Close(ErrServerClosed)
+		if c.ready.Load() {
+			c.drain()
+		} else {
+			c.Close(ErrServerClosed)
+		}
 	}
 	for _, nc := range rs {
 		_ = nc.Close()
 	}
-	s.wg.Wait()
+	s.awaitDrain(cs)
 	return errors.Join(errs...)
+}
+
+// awaitDrain waits for every goroutine of the server; connections still draining after
+// DrainTimeout are closed, so that Close cannot hang on a client that does not read.
+func (s *Server) awaitDrain(cs []*Conn) {
+	done := make(chan struct{})
+	go func() { // owned by awaitDrain, which waits for it
+		s.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(s.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	s.limited.logAttrs(slog.LevelWarn, "mqtt connections still draining at the deadline, closed", "drain_timeout", s.cfg.DrainTimeout)
+	for _, c := range cs {
+		c.Close(ErrServerClosed)
+	}
+	<-done
 }
 
 // handshakeTLS completes a TLS handshake within ConnectTimeout (D2).

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,7 +30,10 @@ func (s *Server) WebSocketHandler() http.Handler {
 		}
 		// A frame may carry a whole packet plus a little more; the MQTT reader enforces the real cap.
 		ws.SetReadLimit(int64(2 * s.cfg.MaxPacketSize))
-		c := newConn(s, websocket.NetConn(r.Context(), ws, websocket.MessageBinary), "ws")
+		// Not r.Context(): the HTTP server cancels it at shutdown, which would close the
+		// connection before Server.Close drains it (A10); Conn.Close closes it instead.
+		nc := websocket.NetConn(context.WithoutCancel(r.Context()), ws, websocket.MessageBinary)
+		c := newConn(s, nc, "ws")
 		if r.TLS != nil {
 			// The client certificate of the HTTPS handshake authenticates X.509 devices
 			// (IOTEDGE-REFERENCE §1.4), as on the MQTT TLS listener.
