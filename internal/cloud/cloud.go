@@ -278,9 +278,12 @@ func (c *Cloud) serve(ctx context.Context) error {
 			c.broker.WebSocketHandler().ServeHTTP(w, r)
 			return
 		}
-		// The body must arrive within HTTPReadTimeout (slowloris, D1); http.Server's own
-		// ReadTimeout would also end event streams and WebSocket connections.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(c.cfg.httpReadTimeout()))
+		// A declared body must arrive within HTTPReadTimeout (slowloris, D1); net/http
+		// clears the deadline once the body is read. http.Server's own ReadTimeout would also
+		// end event streams and WebSocket connections.
+		if r.ContentLength != 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(c.cfg.httpReadTimeout()))
+		}
 		api.ServeHTTP(w, r)
 	})
 	if c.cfg.MQTTListen != "" {

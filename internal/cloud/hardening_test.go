@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/outpost-iot/outpost/internal/hubclient"
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 	"github.com/outpost-iot/outpost/internal/pki"
@@ -334,4 +336,26 @@ func TestA10_StopMidBurstAcksEveryStoredMessage(t *testing.T) {
 		t.Fatalf("%d messages stored, %d PUBACKs received: %d stored without their PUBACK", stored, acks.Load(), stored-acks.Load())
 	}
 	t.Logf("%d messages stored, each acknowledged", stored)
+}
+
+// TestHTTPS_D1_ReadTimeoutSparesLongRequests: the body deadline ends once the body is read,
+// so a direct method whose device answers after several read timeouts still gets its answer
+// (a read deadline left on the connection would cancel the request's context).
+func TestHTTPS_D1_ReadTimeoutSparesLongRequests(t *testing.T) {
+	tc := startCloud(t, func(c *cloudConfig) { c.HTTPReadTimeout = 300 * time.Millisecond })
+	key := tc.createDevice("d")
+	c := tc.mustConnect("d", "", key, clientOpts{})
+	var answers sync.WaitGroup
+	t.Cleanup(answers.Wait) // before the client's Disconnect, registered earlier
+	subscribe(t, c, "$iothub/methods/POST/#", func(cl mqtt.Client, m mqtt.Message) {
+		rid := m.Topic()[strings.Index(m.Topic(), "$rid=")+5:]
+		answers.Go(func() { // a slow device: answers after three read timeouts
+			time.Sleep(time.Second)
+			cl.Publish("$iothub/methods/res/200/?$rid="+rid, 0, false, `{"late":true}`)
+		})
+	})
+	res, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", hubclient.MethodRequest{MethodName: "slow", ResponseTimeoutInSeconds: 10})
+	if err != nil || res.Status != 200 {
+		t.Fatalf("slow method: %v %+v", err, res)
+	}
 }
