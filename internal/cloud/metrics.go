@@ -108,7 +108,7 @@ func newBrokerMetrics(reg *prometheus.Registry) *brokerMetrics {
 		protocol:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTProtocol, Help: "Connections closed for a protocol violation or timeout, by reason."}, []string{"reason"}),
 		oversize:  prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTOversize, Help: "Packets refused for exceeding the maximum size."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTDropped, Help: "Outbound QoS 0 messages dropped on a full queue."}),
-		rejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTRejected, Help: "Connections refused because of a limit, by reason (max_connections: answered CONNACK 0x03 or closed; max_pending_connects: closed)."}, []string{"reason"}),
+		rejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTRejected, Help: "Connections refused because of a limit, by reason (max_connections: CONNECT over the cap, answered CONNACK 0x03; max_descriptors: connection budget full, answered CONNACK 0x03 or closed; pending_evicted: closed before CONNACK to make room for a newer connection)."}, []string{"reason"}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTThrottled, Help: "Times a connection's reading was slowed by the per-connection rate limit."}),
 	}
 	reg.MustRegister(m.opened, m.open, m.refused, m.protocol, m.oversize, m.dropped, m.rejected, m.throttled)
