@@ -70,11 +70,19 @@ func closedWithin(c net.Conn, d time.Duration) error {
 	}
 }
 
-// restAndMQTTWork checks that a REST call and an MQTT TLS CONNECT succeed.
+// restAndMQTTWork checks that REST calls (one on a new connection) and an MQTT TLS CONNECT
+// succeed.
 func restAndMQTTWork(t *testing.T, tc *testCloud, dev, key string) {
 	t.Helper()
 	if _, err := tc.svc.GetDevice(tc.ctx(), dev); err != nil {
 		t.Fatalf("REST call while the flood is held: %v", err)
+	}
+	req, err := http.NewRequestWithContext(tc.ctx(), http.MethodGet, "https://"+tc.cfg.HTTPSListen+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := doStatus(t, tc, req); st != http.StatusOK { // tc.httpClient has no idle connection
+		t.Fatalf("healthz on a new connection: %d", st)
 	}
 	tc.mustConnect(dev, "", key, clientOpts{cleanStart: true}).Disconnect(0)
 }
