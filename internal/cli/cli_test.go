@@ -16,7 +16,6 @@ import (
 
 	"github.com/outpost-iot/outpost/internal/cloud"
 	"github.com/outpost-iot/outpost/internal/iothub"
-	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 )
 
 func TestUsageErrorsExit2(t *testing.T) {
@@ -417,7 +416,7 @@ func TestCloudServe_Config(t *testing.T) {
 	if got.DataDir != DefaultDataDir || strings.Join(got.Hostnames, ",") != DefaultHostname || got.MQTTListen != DefaultMQTTListen ||
 		got.HTTPSListen != DefaultHTTPSListen || got.MetricsListen != DefaultMetricsListen || got.PlainMQTTListen != "" ||
 		got.PlainHTTPListen != "" || got.EventRetention != DefaultRetention || got.MaxClientRate != 1000 || got.Logger == nil ||
-		got.MaxConnections != cmp.Or(broker.DefaultMaxConnections(), -1) {
+		got.MaxConnections != cmp.Or(cloud.DefaultMaxConnections(), -1) {
 		t.Errorf("defaults: %+v", got)
 	}
 	r = runWith(t, e, "", "cloud", "serve", "--data", "/d", "--hostname", "a.example,b.example", "--hostname", "c.example",

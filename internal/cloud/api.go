@@ -438,6 +438,7 @@ func (c *Cloud) handleEventStream(w http.ResponseWriter, r *http.Request, _ *pri
 	if !ok {
 		return errors.New("cloud: streaming unsupported by the connection")
 	}
+	longLived(w, r)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/outpost-iot/outpost/internal/cloud/store"
+	"github.com/outpost-iot/outpost/internal/connlimit"
 	"github.com/outpost-iot/outpost/internal/datadir"
 	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/mqtt/broker"
@@ -49,10 +50,23 @@ type Config struct {
 	// MaxClientRate is the most MQTT packets per second one connection may send before the
 	// broker slows its reading (RELIABILITY D8); 0 = the broker's default (1000/s), < 0 = no limit.
 	MaxClientRate float64
-	// MaxConnections caps the MQTT connections, TLS, plain and WebSocket together (RELIABILITY
-	// D4); one over the cap is answered CONNACK 0x03 or closed. 0 = broker.DefaultMaxConnections
-	// (derived from the open-file limit), < 0 = no cap.
+	// MaxConnections caps the authenticated MQTT connections, TLS, plain and WebSocket
+	// together (RELIABILITY D4); a CONNECT over the cap is answered CONNACK 0x03. Connections
+	// before CONNACK have their own budget (broker.Config.MaxPendingConnects). 0 = the
+	// connection budget less its HTTPS share, < 0 = no cap.
 	MaxConnections int
+	// ConnectionBudget is how many network connections the cloud holds at once, MQTT and
+	// HTTPS together, so that a flood on one cannot starve the other of descriptors
+	// (RELIABILITY D1, D2, D4; see package connlimit). 0 = broker.DefaultMaxConnections (the
+	// open-file limit less a reserve), < 0 = none. A tenth of it is the most HTTPS connections
+	// past their first request; MaxConnections defaults to the rest.
+	ConnectionBudget int
+	// HTTPReadHeaderTimeout bounds the TLS handshake and the request headers, HTTPReadTimeout
+	// the body of a request (not event streams or WebSocket upgrades, which are long-lived),
+	// HTTPIdleTimeout a keep-alive connection between requests; 0 = 10 s, 30 s and 2 min.
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPIdleTimeout       time.Duration
 	// AuthBackoffStep and AuthBackoffMax shape the delay of refusals to a source that keeps
 	// failing authentication; 0 = 100 ms per failure beyond the tenth in a minute, at most 2 s.
 	AuthBackoffStep time.Duration
@@ -71,6 +85,33 @@ type Config struct {
 func (c *Config) c2dQueueDepth() int              { return orDefault(c.C2DQueueDepth, defaultC2DQueue) }
 func (c *Config) maxDeliveryCount() int           { return orDefault(c.MaxDeliveryCount, defaultMaxDelivery) }
 func (c *Config) operationTimeout() time.Duration { return 10 * time.Second }
+func (c *Config) httpReadTimeout() time.Duration  { return orDefault(c.HTTPReadTimeout, 30*time.Second) }
+
+// connectionBudget is ConnectionBudget for connlimit, where 0 means none.
+func (c *Config) connectionBudget() int {
+	switch {
+	case c.ConnectionBudget < 0:
+		return 0
+	case c.ConnectionBudget == 0:
+		return broker.DefaultMaxConnections()
+	}
+	return c.ConnectionBudget
+}
+
+// maxHTTPConnections is the HTTPS share of a connection budget: a tenth, at least one.
+func maxHTTPConnections(budget int) int {
+	if budget <= 0 {
+		return 0
+	}
+	return max(budget/10, 1)
+}
+
+// DefaultMaxConnections is the default cap on authenticated MQTT connections: the
+// descriptor budget (broker.DefaultMaxConnections) less its HTTPS share.
+func DefaultMaxConnections() int {
+	b := broker.DefaultMaxConnections()
+	return b - maxHTTPConnections(b)
+}
 
 // maxConnections is MaxConnections for the broker, where 0 means no cap.
 func (c *Config) maxConnections() int {
@@ -78,7 +119,8 @@ func (c *Config) maxConnections() int {
 	case c.MaxConnections < 0:
 		return 0
 	case c.MaxConnections == 0:
-		return broker.DefaultMaxConnections()
+		b := c.connectionBudget()
+		return b - maxHTTPConnections(b)
 	}
 	return c.MaxConnections
 }
@@ -137,6 +179,9 @@ type Cloud struct {
 	tarpit   *tarpit
 	failures failureLog // rate-limits the logs of the cloud's own failures
 	caPEM    []byte     // the generated CA, published as DataDir/ca.pem
+
+	lim       *connlimit.Limiter // the connection budget, MQTT and HTTPS together
+	httpGroup *connlimit.Group   // HTTPS connections past their first request
 
 	connMu sync.Mutex // guards conns and seen
 	conns  map[store.Key]*connState
@@ -197,9 +242,14 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 		c.closeState()
 		return nil, err
 	}
+	budget := cfg.connectionBudget()
+	c.lim = connlimit.New(connlimit.Config{Max: budget, MaxPending: broker.DefaultMaxPendingConnects,
+		MaxPendingPerSource: broker.DefaultMaxPendingPerSource})
+	c.httpGroup = c.lim.Group(maxHTTPConnections(budget))
+	c.metrics.registerConnections(c.lim)
 	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger,
 		Metrics: newBrokerMetrics(c.metrics.registry), MaxInboundRate: cfg.MaxClientRate,
-		MaxConnections: cfg.maxConnections()})
+		MaxConnections: cfg.maxConnections(), Limiter: c.lim})
 	return c, nil
 }
 
@@ -267,6 +317,12 @@ func (c *Cloud) serve(ctx context.Context) error {
 			c.broker.WebSocketHandler().ServeHTTP(w, r)
 			return
 		}
+		// A declared body must arrive within HTTPReadTimeout (slowloris, D1); net/http
+		// clears the deadline once the body is read. http.Server's own ReadTimeout would also
+		// end event streams and WebSocket connections.
+		if r.ContentLength != 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(c.cfg.httpReadTimeout()))
+		}
 		api.ServeHTTP(w, r)
 	})
 	if c.cfg.MQTTListen != "" {
@@ -287,17 +343,19 @@ func (c *Cloud) serve(ctx context.Context) error {
 		addrs.PlainMQTT = l.Addr().String()
 		c.log.Warn("listening without TLS (development only)", "transport", "mqtt", "addr", addrs.PlainMQTT)
 	}
-	httpServer := func(addr string, h http.Handler, tlsOn bool, what string, bound *string) error {
+	httpServer := func(addr string, h http.Handler, tlsOn, budgeted bool, what string, bound *string) error {
 		l, err := listen(addr)
 		if err != nil {
 			return err
 		}
-		// Requests run under ctx so that long-lived event streams end at shutdown instead of
-		// holding Shutdown for its whole timeout.
-		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog:    slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
-			BaseContext: func(net.Listener) context.Context { return ctx }}
+		s := c.httpServer(ctx, h)
 		servers = append(servers, s)
+		if budgeted {
+			l = connlimit.Listener(l, c.httpGroup, connlimit.Hooks{
+				Refused: func() { c.metrics.httpRejected.WithLabelValues("max_descriptors").Inc() },
+				Evicted: func() { c.metrics.httpRejected.WithLabelValues("pending_evicted").Inc() },
+			})
+		}
 		if tlsOn {
 			l = tls.NewListener(l, tlsCfg)
 		}
@@ -307,19 +365,19 @@ func (c *Cloud) serve(ctx context.Context) error {
 		return nil
 	}
 	if c.cfg.HTTPSListen != "" {
-		if err := httpServer(c.cfg.HTTPSListen, httpsHandler, true, "https", &addrs.HTTPS); err != nil {
+		if err := httpServer(c.cfg.HTTPSListen, httpsHandler, true, true, "https", &addrs.HTTPS); err != nil {
 			return err
 		}
 	}
 	if c.cfg.PlainHTTPListen != "" {
-		if err := httpServer(c.cfg.PlainHTTPListen, httpsHandler, false, "http (development only)", &addrs.PlainHTTP); err != nil {
+		if err := httpServer(c.cfg.PlainHTTPListen, httpsHandler, false, true, "http (development only)", &addrs.PlainHTTP); err != nil {
 			return err
 		}
 	}
 	if c.cfg.MetricsListen != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(c.metrics.registry, promhttp.HandlerOpts{}))
-		if err := httpServer(c.cfg.MetricsListen, mux, false, "metrics", &addrs.Metrics); err != nil {
+		if err := httpServer(c.cfg.MetricsListen, mux, false, false, "metrics", &addrs.Metrics); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/outpost-iot/outpost/internal/connlimit"
 	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 	seglog "github.com/outpost-iot/outpost/internal/store"
 )
@@ -25,6 +26,9 @@ const (
 	metricAuthDelayed          = "outpost_cloud_auth_refusals_delayed_total"
 	metricCommitRecords        = "outpost_cloud_event_commit_records"
 	metricCommitSync           = "outpost_cloud_event_commit_sync_seconds"
+	metricNetworkConns         = "outpost_cloud_network_connections"
+	metricPendingConns         = "outpost_cloud_pending_connections"
+	metricHTTPRejected         = "outpost_cloud_http_rejected_connections_total"
 )
 
 // cloudMetrics are the cloud's Prometheus collectors.
@@ -42,6 +46,7 @@ type cloudMetrics struct {
 	authDelayed          prometheus.Counter
 	commitRecords        prometheus.Histogram
 	commitSync           prometheus.Histogram
+	httpRejected         *prometheus.CounterVec
 }
 
 func newMetrics() *cloudMetrics {
@@ -68,9 +73,11 @@ func newMetrics() *cloudMetrics {
 		commitSync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricCommitSync,
 			Help:    "Write and fdatasync latency of one group commit of the event log.",
 			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 14)}),
+		httpRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricHTTPRejected,
+			Help: "HTTP connections closed by the connection budget, by reason (pending_evicted, max_descriptors)."}, []string{"reason"}),
 	}
 	m.registry.MustRegister(m.connected, m.messagesIn, m.c2d, m.methods, m.twinOps, m.authFailures,
-		m.protocolErrors, m.refusedSubscriptions, m.eventsTrimmed, m.authDelayed, m.commitRecords, m.commitSync,
+		m.protocolErrors, m.refusedSubscriptions, m.eventsTrimmed, m.authDelayed, m.httpRejected, m.commitRecords, m.commitSync,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -118,7 +125,7 @@ func newBrokerMetrics(reg *prometheus.Registry) *brokerMetrics {
 		protocol:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTProtocol, Help: "Connections closed for a protocol violation or timeout, by reason."}, []string{"reason"}),
 		oversize:  prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTOversize, Help: "Packets refused for exceeding the maximum size."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTDropped, Help: "Outbound QoS 0 messages dropped on a full queue."}),
-		rejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTRejected, Help: "Connections refused because of a limit, by reason (max_connections: answered CONNACK 0x03 or closed; max_pending_connects: closed)."}, []string{"reason"}),
+		rejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricMQTTRejected, Help: "Connections refused because of a limit, by reason (max_connections: CONNECT over the cap, answered CONNACK 0x03; max_descriptors: connection budget full, answered CONNACK 0x03 or closed; pending_evicted: closed before CONNACK to make room for a newer connection)."}, []string{"reason"}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: metricMQTTThrottled, Help: "Times a connection's reading was slowed by the per-connection rate limit."}),
 	}
 	reg.MustRegister(m.opened, m.open, m.refused, m.protocol, m.oversize, m.dropped, m.rejected, m.throttled)
@@ -139,3 +146,14 @@ func (m *brokerMetrics) DroppedQoS0()                     { m.dropped.Inc() }
 func (m *brokerMetrics) ConnectionRejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }
 
 func (m *brokerMetrics) InboundThrottled() { m.throttled.Inc() }
+
+// registerConnections exports the connection budget's counts.
+func (m *cloudMetrics) registerConnections(l *connlimit.Limiter) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricNetworkConns,
+			Help: "Network connections held, MQTT and HTTPS together (the connection budget's use)."},
+			func() float64 { return float64(l.Stats().Live) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricPendingConns,
+			Help: "Network connections not authenticated yet (evictable by newcomers)."},
+			func() float64 { return float64(l.Stats().Pending) }))
+}

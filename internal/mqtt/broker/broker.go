@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/outpost-iot/outpost/internal/connlimit"
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 )
 
@@ -127,8 +128,11 @@ type Metrics interface {
 	// DroppedQoS0 counts an outbound QoS 0 publish dropped because the queue was full.
 	DroppedQoS0()
 	// ConnectionRejected counts a network connection refused because of a limit: reason is
-	// "max_connections" (answered CONNACK 0x03 when its CONNECT arrives in time, which
-	// ConnectRefused counts too, else closed) or "max_pending_connects" (closed at once).
+	// "max_connections" (a CONNECT over MaxConnections, answered CONNACK 0x03, which
+	// ConnectRefused counts too), "max_descriptors" (the Limiter's budget is full of
+	// authenticated connections: answered CONNACK 0x03 when its CONNECT arrives in time,
+	// else closed) or "pending_evicted" (a connection before CONNACK closed to make room for
+	// a newer one, D1).
 	ConnectionRejected(reason string)
 }
 
@@ -150,19 +154,32 @@ type Config struct {
 	// connection before the broker stops reading; default 16 (edgeHub's MaxPendingInboundAcknowledgements).
 	MaxInboundInflight int
 	MaxSubscriptions   int // per session, default 50
-	// MaxConnections caps the live network connections, counted from accept (before
-	// CONNECT), over every listener and WebSocket (D4); 0 = unlimited. A connection over the
-	// cap is answered CONNACK 0x03 (server unavailable) if it completes its TLS handshake and
-	// sends CONNECT within 2 s (or ConnectTimeout if shorter), else closed; at most 64 are
-	// answered at a time, further ones are closed at once. DefaultMaxConnections derives a
-	// cap from the open-file limit.
+	// MaxConnections caps the authenticated connections (CONNACK 0 sent), over every
+	// listener and WebSocket (D4); 0 = unlimited. A CONNECT over the cap is refused with
+	// CONNACK 0x03 (server unavailable). Connections before CONNACK do not count here: they
+	// have their own budget (MaxPendingConnects, MaxPendingPerSource), so that connections
+	// that never authenticate cannot lock devices out (D1). DefaultMaxConnections derives a
+	// descriptor budget from the open-file limit.
 	MaxConnections int
-	// MaxPendingConnects caps connections that have not yet completed CONNECT/CONNACK
-	// (slow-loris defence, D1); over the cap new connections are closed at once. Default 2048.
-	MaxPendingConnects int
-	OutboundQueue      int           // queued QoS 0 packets before drop, default 256
-	Metrics            Metrics       // optional counters (may be nil)
-	WriteTimeout       time.Duration // a blocked write closes the connection after this; default 30 s
+	// MaxPendingConnects caps the connections that have not completed CONNECT/CONNACK, and
+	// MaxPendingPerSource those of one remote IP (slow-loris defence, D1). When a cap is
+	// full a new connection evicts the oldest such connection (of its own source for the
+	// per-source cap, else of any), so a newcomer always gets its chance to authenticate and
+	// holding connections open gains an attacker nothing. Defaults 2048 and 256; they apply
+	// when Limiter is nil (a Limiter brings its own).
+	MaxPendingConnects  int
+	MaxPendingPerSource int
+	// Limiter, when set, is the process's descriptor budget shared with other servers
+	// (the cloud's HTTPS listener): every connection holds one of its tickets from accept to
+	// close, pending until CONNACK. When the budget is full of authenticated connections a
+	// new one is answered CONNACK 0x03 if it completes its TLS handshake and sends CONNECT
+	// within 2 s (or ConnectTimeout if shorter), else closed; at most 64 are answered at a
+	// time, further ones are closed at once. nil: a Limiter of the server's own, with no
+	// total budget.
+	Limiter       *connlimit.Limiter
+	OutboundQueue int           // queued QoS 0 packets before drop, default 256
+	Metrics       Metrics       // optional counters (may be nil)
+	WriteTimeout  time.Duration // a blocked write closes the connection after this; default 30 s
 
 	// MaxKeepAlive is the longest keep-alive the server honours (D3). A client that asks for
 	// more, or for 0 (no keep-alive), is closed all the same after 1.5 x MaxKeepAlive without
@@ -188,6 +205,10 @@ type Config struct {
 	// a device written for IoT Hub stays far below it, while a flooding client is held to a
 	// small share of one core. Negative means no limit.
 	MaxInboundRate float64
+	// DrainTimeout bounds how long Close waits for connections to finish the publishes
+	// they were handed and write the PUBACKs they owe (A10); then they are closed.
+	// Default 5 s.
+	DrainTimeout time.Duration
 	// InboundBurst is the token bucket size of MaxInboundRate; default 200, enough for the
 	// SUBSCRIBEs, twin GET and queued telemetry a device sends right after it (re)connects.
 	InboundBurst int
@@ -195,18 +216,20 @@ type Config struct {
 
 // Defaults applied by New.
 const (
-	DefaultMaxPacketSize      = 256<<10 + 4<<10
-	DefaultConnectTimeout     = 10 * time.Second
-	DefaultMaxInflight        = 16
-	DefaultMaxInboundInflight = 16
-	DefaultMaxSubscriptions   = 50
-	DefaultOutboundQueue      = 256
-	DefaultWriteTimeout       = 30 * time.Second
-	DefaultMaxPendingConnects = 2048
-	DefaultMaxKeepAlive       = 1177 * time.Second
-	DefaultTakeoverTimeout    = 10 * time.Second
-	DefaultMaxInboundRate     = 1000.0
-	DefaultInboundBurst       = 200
+	DefaultMaxPacketSize       = 256<<10 + 4<<10
+	DefaultConnectTimeout      = 10 * time.Second
+	DefaultMaxInflight         = 16
+	DefaultMaxInboundInflight  = 16
+	DefaultMaxSubscriptions    = 50
+	DefaultOutboundQueue       = 256
+	DefaultWriteTimeout        = 30 * time.Second
+	DefaultMaxPendingConnects  = 2048
+	DefaultMaxPendingPerSource = 256
+	DefaultMaxKeepAlive        = 1177 * time.Second
+	DefaultTakeoverTimeout     = 10 * time.Second
+	DefaultDrainTimeout        = 5 * time.Second
+	DefaultMaxInboundRate      = 1000.0
+	DefaultInboundBurst        = 200
 )
 
 // maxQueuedBytes caps the bytes of queued outbound QoS 0 packets per connection (D5).
@@ -238,7 +261,9 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.OutboundQueue, DefaultOutboundQueue)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&c.MaxPendingConnects, DefaultMaxPendingConnects)
+	setDefault(&c.MaxPendingPerSource, DefaultMaxPendingPerSource)
 	setDefault(&c.TakeoverTimeout, DefaultTakeoverTimeout)
+	setDefault(&c.DrainTimeout, DefaultDrainTimeout)
 	setDefault(&c.InboundBurst, DefaultInboundBurst)
 	if c.MaxKeepAlive == 0 {
 		c.MaxKeepAlive = DefaultMaxKeepAlive

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outpost-iot/outpost/internal/connlimit"
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 )
 
@@ -22,6 +23,9 @@ type Conn struct {
 	srv       *Server
 	nc        net.Conn
 	transport string
+	source    string               // the remote IP, the per-source key of the pending caps (D1)
+	tls       *tls.ConnectionState // for a WebSocket over HTTPS: the TLS state of its HTTP request
+	ticket    *connlimit.Ticket    // set by addConn; pending until CONNACK (D1, D4)
 
 	// Set by the read goroutine during CONNECT, before ready; read-only afterwards.
 	clientID    string
@@ -39,22 +43,24 @@ type Conn struct {
 	writer    lazyWorker    // the write goroutine, running while packets are queued
 	ackSlots  chan struct{} // one per publish awaiting an AsyncPublisher's verdict (MaxInboundInflight)
 
-	ackMu sync.Mutex    // guards ackQ
-	ackQ  []*pendingAck // publishes awaiting or holding their verdict, in arrival order
+	ackMu    sync.Mutex    // guards ackQ and acksIdle
+	ackQ     []*pendingAck // publishes awaiting or holding their verdict, in arrival order
+	acksIdle chan struct{} // closed once ackQ is empty and its PUBACKs queued; nil when nobody waits
+
+	draining atomic.Bool // Server.Close is draining the connection (A10)
 
 	out            outbound
 	reader         *connReader  // used by the read goroutine only
 	sessionPresent bool         // set during CONNECT
 	inRate         *tokenBucket // inbound rate limit (D8), nil when off; read goroutine only
 	throttled      bool         // the rate limit has slowed this connection; read goroutine only
-	pendingEnded   bool         // endPending ran; read goroutine only
 
 	mu   sync.Mutex     // guards subs
 	subs []Subscription // the session's subscriptions, in subscription order
 }
 
 func newConn(s *Server, nc net.Conn, transport string) *Conn {
-	c := &Conn{srv: s, nc: nc, transport: transport, done: make(chan struct{})}
+	c := &Conn{srv: s, nc: nc, transport: transport, source: connlimit.Source(nc.RemoteAddr()), done: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.out = newOutbound(s.cfg)
 	c.ackSlots = make(chan struct{}, s.cfg.MaxInboundInflight)
@@ -119,11 +125,13 @@ var errDisconnect = errors.New("broker: client sent DISCONNECT")
 // serve is the read goroutine's body; see the package documentation.
 func (c *Conn) serve() {
 	err := c.handshake()
-	c.endPending()
 	online := err == nil
 	if online {
 		c.handler.Online(c, c.sessionPresent)
 		err = c.readLoop()
+		if c.draining.Load() {
+			c.finishDrain()
+		}
 	}
 	if c.reader != nil {
 		c.reader.release()
@@ -137,14 +145,6 @@ func (c *Conn) serve() {
 	}
 	c.srv.removeConn(c)
 	close(c.done)
-}
-
-// endPending ends the connection's pending (pre-CONNACK) state once (D1).
-func (c *Conn) endPending() {
-	if !c.pendingEnded {
-		c.pendingEnded = true
-		c.srv.handshakeDone()
-	}
 }
 
 func offlineErr(reason error) error {
@@ -194,7 +194,14 @@ func (c *Conn) readLoop() error {
 		if err := c.setKeepAliveDeadline(); err != nil {
 			return err
 		}
+		// After the deadline is set, so that drain's own deadline cannot be overwritten.
+		if c.draining.Load() {
+			return ErrServerClosed
+		}
 		p, err := c.reader.ReadPacket()
+		if err != nil && c.draining.Load() {
+			return ErrServerClosed
+		}
 		if err != nil {
 			return c.readError(err, "keepalive")
 		}
@@ -353,6 +360,9 @@ func (c *Conn) writeDirect(p packet.Packet) error {
 }
 
 func (c *Conn) tlsState() *tls.ConnectionState {
+	if c.tls != nil {
+		return c.tls
+	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		return &st

@@ -29,16 +29,33 @@
 // of structures (D4).
 //
 // Server.Serve runs one accept loop per listener. Server.Close closes the
-// listeners and every connection and waits for all of these goroutines.
+// listeners, drains every authenticated connection and waits for all of these
+// goroutines. Draining (RELIABILITY A10) stops the read goroutine at its next
+// read (a read deadline of now), lets the publishes already handed to the
+// Handler get their verdicts, has the write goroutine write the PUBACKs owed,
+// half-closes the connection and discards what the client still sends for a
+// moment (closing a socket with unread data would reset it and lose the last
+// PUBACKs), then closes; Config.DrainTimeout (default 5 s) bounds it all.
 //
 // # Limits and policies
 //
 //   - CONNECT must arrive within Config.ConnectTimeout; a TLS handshake gets
 //     the same time (D1, D2).
-//   - At most Config.MaxConnections live connections (D4). One over the cap is
-//     answered CONNACK 0x03 if its CONNECT arrives within 2 s, else closed; the
-//     answering is bounded (64 at a time), so neither it nor the cap ever holds
-//     up the accept loop, which only accepts and starts a goroutine.
+//   - Connections before CONNACK have a budget of their own (D1):
+//     Config.MaxPendingConnects in all and Config.MaxPendingPerSource per remote
+//     IP. When a cap is full, a new connection evicts the OLDEST pending one (of
+//     its own source for the per-source cap, else of any source) and is counted
+//     as ConnectionRejected("pending_evicted"); so a newcomer always gets its
+//     ConnectTimeout to authenticate, and an attacker who holds idle connections
+//     or reconnects in a loop cannot keep a device with valid credentials out.
+//   - At most Config.MaxConnections authenticated connections (D4): a CONNECT
+//     over the cap is answered CONNACK 0x03. All connections, pending or not,
+//     hold a ticket of Config.Limiter, the process's descriptor budget, shared
+//     with the cloud's HTTPS listener (package connlimit); when it is full of
+//     authenticated connections a new one is answered CONNACK 0x03 if its
+//     CONNECT arrives within 2 s, else closed; the answering is bounded (64 at a
+//     time), so neither it nor the cap ever holds up the accept loop, which only
+//     accepts and starts a goroutine.
 //   - A client keep-alive of N seconds closes the connection after 1.5 x N
 //     seconds without a packet [MQTT-3.1.2-24] (D3). N is capped at
 //     Config.MaxKeepAlive (default 1177 s, IoT Hub's client maximum:

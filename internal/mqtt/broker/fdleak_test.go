@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-iot/outpost/internal/connlimit"
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 )
 
@@ -22,14 +23,15 @@ func openFDs(t *testing.T) int {
 
 // TestD4_NoFDLeakAfterDisconnects opens and ends a few hundred connections in every way a
 // connection ends (DISCONNECT, client close after CONNACK, close before CONNECT, CONNECT
-// timeout, refused over the cap) and checks that the process's descriptor count, server and
+// timeout, refused over the descriptor budget) and checks that the process's descriptor count, server and
 // client sides together, returns to its baseline.
 func TestD4_NoFDLeakAfterDisconnects(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skip("needs /proc/self/fd")
 	}
 	const held = 100
-	ts := startServer(t, Config{MaxConnections: held, ConnectTimeout: 500 * time.Millisecond})
+	ts := startServer(t, Config{MaxConnections: held, ConnectTimeout: 500 * time.Millisecond,
+		Limiter: connlimit.New(connlimit.Config{Max: held})})
 	base := openFDs(t)
 
 	clients := make([]*rawClient, held)

@@ -2,9 +2,10 @@ package broker
 
 import "math"
 
-// DefaultMaxConnections derives a connection cap from the process's open-file limit
-// (RLIMIT_NOFILE, whose soft value Go raises to the hard one at start). Every MQTT
-// connection holds a file descriptor, so the cap leaves the rest of the process a reserve
+// DefaultMaxConnections derives a connection budget from the process's open-file limit
+// (RLIMIT_NOFILE, whose soft value Go raises to the hard one at start); the cloud uses it
+// as the budget of MQTT and HTTPS connections together (connlimit.Config.Max). Every
+// connection holds a file descriptor, so the budget leaves the rest of the process a reserve
 // for what else it opens: its database files, listeners, HTTPS and metrics clients and the
 // brief descriptors of refused connections. The reserve is a tenth of the limit, at least
 // 256 descriptors but never more than half the limit: 1,024 gives 768 connections, 20,000

@@ -35,9 +35,9 @@ func (c *Conn) handshake() error {
 	if err := c.restoreSession(); err != nil {
 		return c.refuse(CodeServerUnavailable, err)
 	}
-	// No longer pending before the client can see CONNACK, so that a client that has it
-	// finds the MaxPendingConnects slot free (D1).
-	c.endPending()
+	if err := c.establish(); err != nil {
+		return err
+	}
 	if err := c.writeDirect(&packet.Connack{SessionPresent: c.sessionPresent}); err != nil {
 		return err
 	}
@@ -46,6 +46,23 @@ func (c *Conn) handshake() error {
 		"remote", c.nc.RemoteAddr().String(), "transport", c.transport, "clean_session", c.clean,
 		"keep_alive", c.keepAlive, "idle_timeout", c.idleTimeout, "session_present", c.sessionPresent)
 	return nil
+}
+
+// errMaxConnections refuses a CONNECT over Config.MaxConnections (D4).
+var errMaxConnections = errors.New("broker: too many authenticated connections")
+
+// establish moves the connection from the unauthenticated budget to MaxConnections (D1,
+// D4), before the client can see CONNACK, so that a client that has it finds its pending
+// slot free. Over MaxConnections the CONNECT is refused with CONNACK 0x03.
+func (c *Conn) establish() error {
+	if c.ticket.Establish() {
+		return nil
+	}
+	if err := context.Cause(c.ctx); err != nil {
+		return err // evicted or closed meanwhile
+	}
+	c.srv.reject("max_connections", c.srv.cfg.MaxConnections)
+	return c.refuse(CodeServerUnavailable, errMaxConnections)
 }
 
 // readConnect reads the first packet, which must be a valid CONNECT.

@@ -69,8 +69,43 @@ func (c *Conn) verdict(pa *pendingAck, err error) {
 			queued = true
 		}
 	}
+	idle := len(c.ackQ) == 0
 	c.ackMu.Unlock()
 	if queued {
 		c.startWriter()
+	}
+	if idle {
+		c.signalAcksIdle()
+	}
+}
+
+// signalAcksIdle wakes awaitVerdicts once no verdict is outstanding. It runs after the
+// PUBACKs just queued have their writer started, so a drain that then stops the writer
+// waits for them to be written.
+func (c *Conn) signalAcksIdle() {
+	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
+	if len(c.ackQ) == 0 && c.acksIdle != nil {
+		close(c.acksIdle)
+		c.acksIdle = nil
+	}
+}
+
+// awaitVerdicts returns once every publish handed to the handler has its verdict (and its
+// PUBACK is queued), or when the connection closes.
+func (c *Conn) awaitVerdicts() {
+	c.ackMu.Lock()
+	if len(c.ackQ) == 0 {
+		c.ackMu.Unlock()
+		return
+	}
+	if c.acksIdle == nil {
+		c.acksIdle = make(chan struct{})
+	}
+	idle := c.acksIdle
+	c.ackMu.Unlock()
+	select {
+	case <-idle:
+	case <-c.ctx.Done():
 	}
 }

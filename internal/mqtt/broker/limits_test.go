@@ -204,22 +204,28 @@ func TestD5_SlowConsumerDropsQoS0(t *testing.T) {
 	}
 }
 
-// TestD1_MaxPendingConnects: silent connections beyond the cap are closed at
-// once; an authenticated client is not counted, and the cap frees up as
-// pending connections complete.
+// TestD1_MaxPendingConnects: over the cap a new connection evicts the oldest silent one
+// (which is counted) and gets its chance; an authenticated client is not counted, and the
+// cap frees up as pending connections complete.
 func TestD1_MaxPendingConnects(t *testing.T) {
 	ts := startServer(t, Config{MaxPendingConnects: 2})
 	mustConnect(t, ts, "authenticated")
-	a, b := dial(t, ts.addr), dial(t, ts.addr)
+	a := dial(t, ts.addr)
+	waitFor(t, 5*time.Second, "a pending", func() bool { return ts.Connections() == 2 })
+	b := dial(t, ts.addr)
 	waitFor(t, 5*time.Second, "two pending", func() bool { return ts.Connections() == 3 })
-	dial(t, ts.addr).expectClosed(5 * time.Second)
-	if ts.metrics.reason("rejected_max_pending_connects") != 1 {
-		t.Fatal("rejection not counted")
+	c := dial(t, ts.addr) // evicts a, the oldest
+	a.expectClosed(5 * time.Second)
+	if ts.metrics.reason("rejected_pending_evicted") != 1 {
+		t.Fatal("eviction not counted")
 	}
-	a.send(connectPacket("a", true, 0))
-	if ack := a.read().(*packet.Connack); ack.ReturnCode != 0 {
+	c.send(connectPacket("c", true, 0))
+	if ack := c.read().(*packet.Connack); ack.ReturnCode != 0 {
 		t.Fatalf("CONNACK %d", ack.ReturnCode)
 	}
 	_ = b // b keeps its pending slot until the test ends
 	mustConnect(t, ts, "next")
+	if ts.metrics.reason("rejected_pending_evicted") != 1 {
+		t.Fatal("a connection evicted while the cap had room")
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-iot/outpost/internal/connlimit"
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 )
 
@@ -29,33 +30,35 @@ func (ts *testServer) refusing() int {
 	return len(ts.Server.refusing)
 }
 
-// TestD4_MaxConnections: over the cap a CONNECT is answered CONNACK 0x03 and closed, the
-// connections under the cap are untouched, and a slot freed is usable again.
+// TestD4_MaxConnections: over the cap of authenticated connections a CONNECT is answered
+// CONNACK 0x03 and closed, the connections under the cap are untouched, a connection that
+// has not sent CONNECT yet is not counted, and a slot freed is usable again.
 func TestD4_MaxConnections(t *testing.T) {
 	ts := startServer(t, Config{MaxConnections: 2})
 	one := mustConnect(t, ts, "one")
-	pending := dial(t, ts.addr) // counted from accept, before its CONNECT
-	waitFor(t, 5*time.Second, "two connections", func() bool { return ts.Connections() == 2 })
+	mustConnect(t, ts, "two")
+	pending := dial(t, ts.addr) // not counted before its CONNECT
+	waitFor(t, 5*time.Second, "three connections", func() bool { return ts.Connections() == 3 })
 	expectRefused(t, dial(t, ts.addr), "three")
 	if ts.metrics.reason("rejected_max_connections") != 1 || ts.metrics.refusals(CodeServerUnavailable) != 1 {
 		t.Fatalf("rejections %d, CONNACK 0x03 %d; want 1, 1",
 			ts.metrics.reason("rejected_max_connections"), ts.metrics.refusals(CodeServerUnavailable))
 	}
-	if ts.Lookup("one") == nil || len(ts.rec.find("online")) != 1 {
-		t.Fatal("the refusal disturbed the connection under the cap")
+	if ts.Lookup("one") == nil || ts.Lookup("two") == nil || len(ts.rec.find("online")) != 2 {
+		t.Fatal("the refusal disturbed the connections under the cap")
 	}
+	one.send(&packet.Disconnect{})
+	one.expectClosed(5 * time.Second)
+	waitFor(t, 5*time.Second, "slot freed", func() bool { return ts.Connections() == 2 })
 	pending.send(connectPacket("pending", true, 0))
 	if ack := pending.read().(*packet.Connack); ack.ReturnCode != 0 {
 		t.Fatalf("connection under the cap: CONNACK %d", ack.ReturnCode)
 	}
-	one.send(&packet.Disconnect{})
-	one.expectClosed(5 * time.Second)
-	waitFor(t, 5*time.Second, "slot freed", func() bool { return ts.Connections() == 1 })
-	mustConnect(t, ts, "three")
+	expectRefused(t, dial(t, ts.addr), "four")
 }
 
 func TestD4_MaxConnections_TLS(t *testing.T) {
-	ts := startServer(t, Config{MaxConnections: 1})
+	ts := startServer(t, Config{MaxConnections: 1, Limiter: connlimit.New(connlimit.Config{Max: 1})})
 	addr := ts.serveTLS(t)
 	mustConnect(t, ts, "plain")                                             // the cap counts every listener
 	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test server
@@ -66,11 +69,13 @@ func TestD4_MaxConnections_TLS(t *testing.T) {
 	expectRefused(t, newRawClient(t, tc), "over-tls")
 }
 
-// TestD4_MaxConnections_SilentClientDoesNotHoldOthers: an over-cap client that never sends
+// TestD4_MaxConnections_SilentClientDoesNotHoldOthers: with the descriptor budget full of
+// authenticated connections, an over-budget client that never sends
 // CONNECT is closed after the short refusal wait, and meanwhile other over-cap clients are
 // answered at once and clients under the cap connect: nothing waits on the silent one.
 func TestD4_MaxConnections_SilentClientDoesNotHoldOthers(t *testing.T) {
-	ts := startServer(t, Config{MaxConnections: 1, ConnectTimeout: 300 * time.Millisecond})
+	ts := startServer(t, Config{MaxConnections: 1, ConnectTimeout: 300 * time.Millisecond,
+		Limiter: connlimit.New(connlimit.Config{Max: 1})})
 	held := mustConnect(t, ts, "held")
 	start := time.Now()
 	silent := dial(t, ts.addr)
@@ -88,10 +93,11 @@ func TestD4_MaxConnections_SilentClientDoesNotHoldOthers(t *testing.T) {
 }
 
 // TestD4_MaxConnections_AnswersBounded: beyond maxRefusing connections being answered,
-// further over-cap connections are closed at once without reading them, and Close does
+// further connections over the descriptor budget are closed at once without reading them, and Close does
 // not wait for the ones being answered.
 func TestD4_MaxConnections_AnswersBounded(t *testing.T) {
-	ts := startServer(t, Config{MaxConnections: 1, ConnectTimeout: 5 * time.Second})
+	ts := startServer(t, Config{MaxConnections: 1, ConnectTimeout: 5 * time.Second,
+		Limiter: connlimit.New(connlimit.Config{Max: 1})})
 	ts.mu.Lock()
 	ts.maxRefusing = 1
 	ts.mu.Unlock()

@@ -9,18 +9,21 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/outpost-iot/outpost/internal/connlimit"
 )
 
 // Server is an MQTT 3.1.1 server. It is safe for concurrent use.
 type Server struct {
 	cfg     Config
-	limited *logLimiter // rate-limited logs: every log of the server goes through it
+	limited *logLimiter        // rate-limited logs: every log of the server goes through it
+	lim     *connlimit.Limiter // Config.Limiter or the server's own
+	group   *connlimit.Group   // authenticated connections, at most MaxConnections
 
 	mu        sync.Mutex // guards the following
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{} // every live connection, including before CONNECT
-	pending   int                // connections in the handshake (before CONNACK or failure)
 	clients   map[string]*Conn   // by client id: its latest CONNECT, until that connection ends
 	// refusing holds the connections over MaxConnections being answered (D4), at most
 	// maxRefusing (a constant but for tests); beyond it such connections are closed at once.
@@ -35,9 +38,15 @@ type Server struct {
 // New returns a Server; cfg.Auth is required.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
+	lim := cfg.Limiter
+	if lim == nil {
+		lim = connlimit.New(connlimit.Config{MaxPending: cfg.MaxPendingConnects, MaxPendingPerSource: cfg.MaxPendingPerSource})
+	}
 	return &Server{
 		cfg:       cfg,
 		limited:   newLogLimiter(cfg.Logger.With("component", "mqtt"), 10, 50),
+		lim:       lim,
+		group:     lim.Group(cfg.MaxConnections),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*Conn]struct{}{},
 		refusing:  map[net.Conn]struct{}{},
@@ -82,22 +91,25 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-// ServeConn serves one connection and returns when it has ended (the WebSocket
-// adapter uses it). transport is reported in ConnectRequest.Transport.
+// ServeConn serves one connection and returns when it has ended. transport is reported
+// in ConnectRequest.Transport.
 func (s *Server) ServeConn(nc net.Conn, transport string) {
-	c := newConn(s, nc, transport)
+	s.serveConn(newConn(s, nc, transport))
+}
+
+func (s *Server) serveConn(c *Conn) {
 	switch s.addConn(c) {
 	case admitted:
-	case overMaxConnections:
-		s.refuseOverCap(nc)
+	case overBudget:
+		s.refuseOverCap(c.nc)
 		return
 	default:
-		_ = nc.Close()
+		_ = c.nc.Close()
 		return
 	}
 	defer s.wg.Done()
-	s.cfg.Metrics.ConnectionOpened(transport)
-	defer s.cfg.Metrics.ConnectionClosed(transport)
+	s.cfg.Metrics.ConnectionOpened(c.transport)
+	defer s.cfg.Metrics.ConnectionClosed(c.transport)
 	c.serve()
 }
 
@@ -105,28 +117,36 @@ func (s *Server) ServeConn(nc net.Conn, transport string) {
 type admission int
 
 const (
-	admitted           admission = iota
-	serverClosed                 // close at once
-	overMaxConnections           // answer CONNACK 0x03 if cheap, else close (D4)
-	overMaxPending               // close at once (D1)
+	admitted     admission = iota
+	serverClosed           // close at once
+	overBudget             // the descriptor budget is full of authenticated connections: answer CONNACK 0x03 if cheap, else close (D4)
 )
 
-// addConn registers c unless the server is closed or at MaxConnections or MaxPendingConnects.
+// errEvicted closes a connection before CONNACK to make room for a newer one (D1).
+var errEvicted = errors.New("broker: unauthenticated connection evicted for a newer one")
+
+// addConn registers c with a pending ticket of the limiter (see package connlimit: a
+// newcomer evicts the oldest unauthenticated connection when a cap is full) unless the
+// server is closed or the budget is full of authenticated connections.
 func (s *Server) addConn(c *Conn) admission {
+	if s.isClosed() {
+		return serverClosed
+	}
+	t, _ := s.lim.Admit(s.group, c.source, func() {
+		s.reject("pending_evicted", s.cfg.MaxPendingConnects)
+		c.Close(errEvicted)
+	})
+	if t == nil {
+		s.reject("max_descriptors", 0)
+		return overBudget
+	}
+	c.ticket = t
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		t.Release()
 		return serverClosed
 	}
-	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
-		s.reject("max_connections", s.cfg.MaxConnections)
-		return overMaxConnections
-	}
-	if s.pending >= s.cfg.MaxPendingConnects {
-		s.reject("max_pending_connects", s.cfg.MaxPendingConnects)
-		return overMaxPending
-	}
-	s.pending++
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	return admitted
@@ -137,14 +157,8 @@ func (s *Server) reject(reason string, limit int) {
 	s.limited.logAttrs(slog.LevelWarn, "mqtt connection rejected", "reason", reason, "limit", limit)
 }
 
-// handshakeDone ends the pending (pre-CONNACK) state of a connection.
-func (s *Server) handshakeDone() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pending--
-}
-
 func (s *Server) removeConn(c *Conn) {
+	c.ticket.Release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
@@ -230,8 +244,11 @@ func (s *Server) Connections() int {
 	return len(s.conns)
 }
 
-// Close stops the listeners, closes every connection (their Offline runs with
-// ErrServerClosed) and waits for all goroutines. It is safe to call twice.
+// Close stops the listeners and ends every connection (their Offline runs with
+// ErrServerClosed), then waits for all goroutines. An authenticated connection is drained
+// (RELIABILITY A10): its reading stops, the publishes already handed to an AsyncPublisher
+// get their verdicts and their PUBACKs are written before it closes, so that no message is
+// stored without its acknowledgement; Config.DrainTimeout bounds this. It is safe to call twice.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -255,13 +272,39 @@ func (s *Server) Close() error {
 		}
 	}
 	for _, c := range cs {
-		c.Close(ErrServerClosed)
+		if c.ready.Load() {
+			c.drain()
+		} else {
+			c.Close(ErrServerClosed)
+		}
 	}
 	for _, nc := range rs {
 		_ = nc.Close()
 	}
-	s.wg.Wait()
+	s.awaitDrain(cs)
 	return errors.Join(errs...)
+}
+
+// awaitDrain waits for every goroutine of the server; connections still draining after
+// DrainTimeout are closed, so that Close cannot hang on a client that does not read.
+func (s *Server) awaitDrain(cs []*Conn) {
+	done := make(chan struct{})
+	go func() { // owned by awaitDrain, which waits for it
+		s.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(s.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	s.limited.logAttrs(slog.LevelWarn, "mqtt connections still draining at the deadline, closed", "drain_timeout", s.cfg.DrainTimeout)
+	for _, c := range cs {
+		c.Close(ErrServerClosed)
+	}
+	<-done
 }
 
 // handshakeTLS completes a TLS handshake within ConnectTimeout (D2).

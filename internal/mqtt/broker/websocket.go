@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,7 +11,9 @@ import (
 
 // WebSocketHandler returns an http.Handler serving MQTT over WebSocket
 // (sub-protocol "mqtt", binary frames). Requests that do not offer the "mqtt"
-// sub-protocol are refused with 400. The handler returns when the connection ends.
+// sub-protocol are refused with 400. The handler returns when the connection ends. Over
+// HTTPS the request's TLS state (its client certificate) is the connection's
+// ConnectRequest.TLS.
 func (s *Server) WebSocketHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !offersMQTT(r) {
@@ -27,11 +30,16 @@ func (s *Server) WebSocketHandler() http.Handler {
 		}
 		// A frame may carry a whole packet plus a little more; the MQTT reader enforces the real cap.
 		ws.SetReadLimit(int64(2 * s.cfg.MaxPacketSize))
-		transport := "ws"
+		// Not r.Context(): the HTTP server cancels it at shutdown, which would close the
+		// connection before Server.Close drains it (A10); Conn.Close closes it instead.
+		nc := websocket.NetConn(context.WithoutCancel(r.Context()), ws, websocket.MessageBinary)
+		c := newConn(s, nc, "ws")
 		if r.TLS != nil {
-			transport = "wss"
+			// The client certificate of the HTTPS handshake authenticates X.509 devices
+			// (IOTEDGE-REFERENCE §1.4), as on the MQTT TLS listener.
+			c.transport, c.tls = "wss", r.TLS
 		}
-		s.ServeConn(websocket.NetConn(r.Context(), ws, websocket.MessageBinary), transport)
+		s.serveConn(c)
 	})
 }
 
