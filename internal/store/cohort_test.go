@@ -103,7 +103,6 @@ func TestCohort_OneInFlightSharesOneSync(t *testing.T) {
 // is its whole cohort; the writer must not hold its groups open.
 func TestCohort_LoneAppenderNeverWaits(t *testing.T) {
 	c := cohort{max: maxCohortWait}
-	c.observeSync(500 * time.Microsecond)
 	a := &Appender{}
 	at := time.Unix(1000, 0)
 	for i := range 5 {
@@ -125,11 +124,10 @@ func TestCohort_LoneAppenderNeverWaits(t *testing.T) {
 }
 
 // TestCohort_OnlyPromptReturnsAreAwaited: an appender on a timer (it comes
-// back later than one sync) is never waited for; one that stops costs at
+// back later than maxCohortWait) is never waited for; one that stops costs at
 // most one wait.
 func TestCohort_OnlyPromptReturnsAreAwaited(t *testing.T) {
 	c := cohort{max: maxCohortWait}
-	c.observeSync(400 * time.Microsecond)
 	prompt, timed := &Appender{}, &Appender{}
 	now := time.Unix(1000, 0)
 	for range 4 {

@@ -298,7 +298,6 @@ func (l *Log) commit(group []*request) {
 	}
 	durable := time.Now()
 	synced := durable.Sub(start)
-	w.cohort.observeSync(synced)
 	w.cohort.committed(live, durable)
 	if cap(w.buf) > 2*maxGroupBytes {
 		w.buf = nil // one huge record must not pin its buffer for the log's life
