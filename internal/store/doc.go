@@ -108,8 +108,9 @@
 //     timer, or one seen once, is not awaited.
 //   - The next group, once it has taken what is queued, is held open until
 //     every awaited appender of the last group is back in it, or the cohort
-//     wait is over. On the development machine the returns of ten such
-//     devices spread over 0.2-0.6 ms when the CPU is busy, and a commit
+//     wait is over. On the development machine, with ten such devices on a
+//     busy CPU, a 0.3 ms wait gathered 8.4 of them per group on average
+//     and 0.6 ms all ten (bench/ingest, latency mode); and a commit
 //     costs about 45 µs of system CPU there whatever its size, so holding
 //     the group for them is cheaper than a second commit.
 //   - A lone appender is its own cohort: it is back as soon as it is
