@@ -79,16 +79,22 @@ type eventRecord struct {
 
 // encodeEvent lays a record out as uvarint(len(device)) device uvarint(len(module)) module JSON.
 func encodeEvent(r *eventRecord) ([]byte, error) {
-	doc, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("cloud: encode event: %w", err)
+	if y := r.Enqueued.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("cloud: encode event: enqueued time %v is outside RFC 3339", r.Enqueued)
 	}
-	b := make([]byte, 0, 2*binary.MaxVarintLen16+len(r.DeviceID)+len(r.ModuleID)+len(doc))
+	size := 2*binary.MaxVarintLen16 + len(r.DeviceID) + len(r.ModuleID) + 64 + 4*len(r.Body)/3
+	for k, v := range r.System {
+		size += len(k) + len(v) + 6
+	}
+	for k, v := range r.Properties {
+		size += len(k) + len(v) + 6
+	}
+	b := make([]byte, 0, size)
 	b = binary.AppendUvarint(b, uint64(len(r.DeviceID)))
 	b = append(b, r.DeviceID...)
 	b = binary.AppendUvarint(b, uint64(len(r.ModuleID)))
 	b = append(b, r.ModuleID...)
-	return append(b, doc...), nil
+	return appendEventJSON(b, r), nil
 }
 
 // eventIDs splits a stored record into its ids and its JSON document.
