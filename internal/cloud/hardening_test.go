@@ -2,6 +2,7 @@ package cloud_test
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -365,5 +366,28 @@ func TestHTTPS_D1_ReadTimeoutSparesLongRequests(t *testing.T) {
 	res, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", hubclient.MethodRequest{MethodName: "slow", ResponseTimeoutInSeconds: 10})
 	if err != nil || res.Status != 200 {
 		t.Fatalf("slow method: %v %+v", err, res)
+	}
+}
+
+// TestD8_CloudHoldsClientsToIoTHubRate: the broker has no rate limit of its own; the cloud
+// sets IoT Hub's 1,000 packets/s per connection by default (RELIABILITY D8), so a burst of
+// 1,500 PINGREQs is slowed past the burst of 200.
+func TestD8_CloudHoldsClientsToIoTHubRate(t *testing.T) {
+	tc := startCloud(t)
+	nc, r := rawDevice(t, tc, "pinger", tc.createDevice("pinger"))
+	const n = 1500
+	if _, err := nc.Write(bytes.Repeat([]byte{0xc0, 0}, n)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if p, err := r.ReadPacket(); err != nil {
+			t.Fatalf("PINGRESP %d: %v", i, err)
+		} else if _, ok := p.(*packet.Pingresp); !ok {
+			t.Fatalf("got %v, want PINGRESP", p)
+		}
+	}
+	if v := scrape(t, tc, "outpost_mqtt_inbound_throttled_total"); v == "" || v == "0" {
+		t.Fatalf("throttled packets %q: the cloud did not hold the client to 1,000/s", v)
 	}
 }

@@ -208,10 +208,9 @@ type Config struct {
 	// the read goroutine waits for a token before it handles the packet (TCP flow control
 	// then pushes back on the client), so QoS 1 semantics are intact and a flood costs other
 	// connections nothing. A PUBACK for one of the server's own deliveries is not counted:
-	// the outbound window already bounds those. Default 1000/s: IoT Hub throttles
-	// device-to-cloud sends per hub (100/s for an S1 hub, IoT Hub quotas and throttling), so
-	// a device written for IoT Hub stays far below it, while a flooding client is held to a
-	// small share of one core. Negative means no limit.
+	// the outbound window already bounds those. 0 or negative: no limit (the default). The
+	// limit is the role's: the cloud sets IoT Hub's (1,000/s, a quota a device written for
+	// IoT Hub stays below), an edge hub's modules need none.
 	MaxInboundRate float64
 	// DrainTimeout bounds how long Close waits for connections to finish the publishes
 	// they were handed and write the PUBACKs they owe (A10); then they are closed.
@@ -236,7 +235,6 @@ const (
 	DefaultMaxKeepAlive        = 1177 * time.Second
 	DefaultTakeoverTimeout     = 10 * time.Second
 	DefaultDrainTimeout        = 5 * time.Second
-	DefaultMaxInboundRate      = 1000.0
 	DefaultInboundBurst        = 200
 )
 
@@ -278,9 +276,6 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.InboundBurst, DefaultInboundBurst)
 	if c.MaxKeepAlive == 0 {
 		c.MaxKeepAlive = DefaultMaxKeepAlive
-	}
-	if c.MaxInboundRate == 0 {
-		c.MaxInboundRate = DefaultMaxInboundRate
 	}
 	if c.Sessions == nil {
 		c.Sessions = NewMemorySessionStore()

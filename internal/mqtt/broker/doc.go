@@ -89,9 +89,10 @@
 //     of takeovers. On timeout the CONNECT is refused with CONNACK 0x03 and a
 //     warning is logged; the id stays blocked, each CONNECT refused in turn,
 //     until that Offline returns.
-//   - Inbound packets are rate-limited per connection (D8): a token bucket of
+//   - Inbound packets may be rate-limited per connection (D8): a token bucket of
 //     Config.InboundBurst (default 200) refilled at Config.MaxInboundRate
-//     packets per second (default 1000). A client over the rate is slowed, not
+//     packets per second (default 0, no limit: the limit is the role's, IoT Hub's
+//     1,000/s is the cloud's). A client over the rate is slowed, not
 //     dropped: the read goroutine waits for a token before it handles the
 //     packet, so QoS 1 semantics hold, TCP flow control pushes back on the
 //     client, and other connections, each with its own goroutines, keep their
