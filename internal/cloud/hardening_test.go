@@ -391,3 +391,39 @@ func TestD8_CloudHoldsClientsToIoTHubRate(t *testing.T) {
 		t.Fatalf("throttled packets %q: the cloud did not hold the client to 1,000/s", v)
 	}
 }
+
+// TestC2DRedeliveryHasDup: a C2D message delivered again, after its first delivery went
+// unacknowledged, carries DUP [MQTT-3.3.1-1, MQTT-4.4.0-1]; the first delivery does not.
+func TestC2DRedeliveryHasDup(t *testing.T) {
+	tc := startCloud(t)
+	key := tc.createDevice("dupdev")
+	c2d := func(nc net.Conn, r *packet.Reader) *packet.Publish {
+		t.Helper()
+		b, _ := packet.Encode(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "devices/dupdev/messages/devicebound/#", QoS: 1}}})
+		if _, err := nc.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			p, err := r.ReadPacket()
+			if err != nil {
+				t.Fatalf("waiting for the C2D PUBLISH: %v", err)
+			}
+			if pub, ok := p.(*packet.Publish); ok {
+				return pub
+			}
+		}
+	}
+	nc, r := rawDevice(t, tc, "dupdev", key)
+	if _, err := tc.svc.SendC2D(tc.ctx(), "dupdev", hubclient.C2DMessage{Body: []byte("once more")}); err != nil {
+		t.Fatal(err)
+	}
+	if p := c2d(nc, r); p.Dup || string(p.Payload) != "once more" {
+		t.Fatalf("first delivery: dup %v payload %q", p.Dup, p.Payload)
+	}
+	_ = nc.Close() // no PUBACK
+	nc, r = rawDevice(t, tc, "dupdev", key)
+	if p := c2d(nc, r); !p.Dup || p.QoS != 1 || string(p.Payload) != "once more" {
+		t.Fatalf("redelivery: dup %v qos %d payload %q, want DUP", p.Dup, p.QoS, p.Payload)
+	}
+}
