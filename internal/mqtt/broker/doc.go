@@ -34,12 +34,14 @@
 //     any), reads CONNECT, authenticates, handles takeover, writes CONNACK,
 //     then reads packets and calls the Handler in packet order. It owns the
 //     connection: when reading ends, for any reason, it closes the network
-//     connection, waits for the write goroutine, calls Handler.Offline, removes
+//     connection, waits for the write goroutine, ends the outstanding outbound
+//     publishes (their done gets ErrConnClosed), calls Handler.Offline, removes
 //     the connection from the server and finally closes Conn.Done.
 //   - the write goroutine is started by the first packet queued on an idle
 //     connection and serialises every outbound packet (acks first, then QoS 1,
 //     then QoS 0 publishes) through a pooled write buffer; it returns, with the
-//     buffer, once the queues are empty or the connection is closed.
+//     buffer, once nothing is writable (QoS 1 publishes may wait for the window: the
+//     PUBACK that frees a slot starts it again) or the connection is closed.
 //
 // Inbound verdicts need no goroutine: the done callback queues the PUBACKs that are
 // next in arrival order. A plain TCP connection waits for its next

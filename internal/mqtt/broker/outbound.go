@@ -300,6 +300,10 @@ func (c *Conn) PublishAsync(ctx context.Context, p *Publish, done func(error)) {
 		done(fmt.Errorf("broker: publish to %q: %w", c.clientID, err))
 		return
 	}
+	if c.ctx.Err() != nil { // closing: refused now rather than when the read goroutine ends
+		done(fmt.Errorf("broker: publish to %q: %w", c.clientID, ErrConnClosed))
+		return
+	}
 	if err := c.out.enqueue(d); err != nil {
 		c.refused(d, err)
 		return
@@ -397,7 +401,7 @@ func (c *Conn) Publish(ctx context.Context, topic string, payload []byte, qos by
 	case err := <-result:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("broker: publish to %q: wait for PUBACK: %w", c.clientID, ctx.Err())
+		return fmt.Errorf("broker: publish to %q: %w", c.clientID, ctx.Err())
 	}
 }
 
