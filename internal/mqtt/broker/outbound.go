@@ -99,7 +99,8 @@ func (o *outbound) pushAck(b []byte) {
 
 // enqueue queues d behind the unwritten publishes of its QoS, or refuses it: the
 // connection ended, or OutboundQueue publishes or maxQueuedBytes bytes of that QoS
-// wait already (ErrQueueFull, D5).
+// wait already (ErrQueueFull, D5); a publish finding its queue empty is taken whatever
+// its size.
 func (o *outbound) enqueue(d *delivery) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -110,7 +111,7 @@ func (o *outbound) enqueue(d *delivery) error {
 	if d.qos == 1 {
 		q, n = &o.q1, &o.q1Bytes
 	}
-	if len(*q) >= o.maxQueue || *n+len(d.b) > maxQueuedBytes {
+	if len(*q) >= o.maxQueue || len(*q) > 0 && *n+len(d.b) > maxQueuedBytes {
 		return ErrQueueFull
 	}
 	*q = append(*q, d)
@@ -278,10 +279,11 @@ func (o *outbound) end(err error) []*delivery {
 //
 // Back-pressure: at most Config.MaxInflight QoS 1 publishes are written and awaiting
 // their PUBACK (D9); further ones wait, unwritten, in the connection's queue. Each QoS
-// has a queue of at most Config.OutboundQueue publishes and 4 MiB; a publish that finds
-// its queue full is refused at once with ErrQueueFull (D5). So PublishAsync never blocks,
-// and a caller that keeps at most MaxInflight+OutboundQueue QoS 1 publishes outstanding
-// is never refused for room.
+// has a queue of at most Config.OutboundQueue publishes and 4 MiB (one publish is always
+// taken); a publish that finds its queue full is refused at once with ErrQueueFull (D5).
+// So PublishAsync never blocks, and a caller that keeps at most MaxInflight+OutboundQueue
+// QoS 1 publishes outstanding, and their unwritten bytes under 4 MiB, is never refused
+// for room.
 //
 // Withdrawal: when ctx ends before the PUBLISH was written, it is removed from the queue
 // and never sent, and done gets ctx's error. Once written, ctx no longer matters: the

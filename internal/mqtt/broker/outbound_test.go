@@ -257,3 +257,18 @@ func TestPublish_QoS0SentAfterCtxCancelled(t *testing.T) {
 		t.Fatalf("got %q", p.Payload)
 	}
 }
+
+// TestOutboundQueue_BytesCapTakesOneLargePublish: the 4 MiB cap of unwritten publishes
+// refuses more behind a large one, never the large one itself on an empty queue.
+func TestOutboundQueue_BytesCapTakesOneLargePublish(t *testing.T) {
+	o := newOutbound(Config{MaxInflight: 1, OutboundQueue: 4})
+	if err := o.enqueue(&delivery{b: make([]byte, maxQueuedBytes+1), qos: 1}); err != nil {
+		t.Fatalf("large publish on an empty queue: %v", err)
+	}
+	if err := o.enqueue(&delivery{b: make([]byte, 1), qos: 1}); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("publish behind it: %v, want ErrQueueFull", err)
+	}
+	if err := o.enqueue(&delivery{b: make([]byte, 1), qos: 0}); err != nil {
+		t.Fatalf("QoS 0 has a queue of its own: %v", err)
+	}
+}
