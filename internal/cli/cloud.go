@@ -83,7 +83,7 @@ func newCloudServeCmd(e *env) *cobra.Command {
 	f.StringVar(&cfg.CertFile, "cert", "", "server certificate PEM (default: issued by the cloud's own CA)")
 	f.StringVar(&cfg.KeyFile, "key", "", "server certificate key PEM")
 	f.DurationVar(&cfg.EventRetention, "event-retention", DefaultRetention, "how long D2C events are kept")
-	f.Float64Var(&clientRate, "max-client-rate", 1000, "MQTT packets per second one connection may send before it is slowed down (0: no limit)")
+	f.Float64Var(&clientRate, "max-client-rate", cloud.DefaultMaxClientRate, "MQTT packets per second one connection may send before it is slowed down (0: no limit)")
 	f.IntVar(&maxConns, "max-connections", cloud.DefaultMaxConnections(), "authenticated MQTT connections at once over all listeners; one more CONNECT is answered CONNACK 0x03; connections before CONNACK have their own budget; the default is the connection budget (the open-file limit less a tenth, at least 256, kept for other files) less its HTTPS tenth (0: no limit)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&format, "log-format", "text", "log format: text or json")

@@ -48,7 +48,9 @@ type Config struct {
 	C2DLockTimeout   time.Duration // how long a delivered C2D message waits for its PUBACK before it is abandoned; 0 = 1 minute
 	MaxTokenLifetime time.Duration // longest SAS lifetime accepted; 0 = 366 days
 	// MaxClientRate is the most MQTT packets per second one connection may send before the
-	// broker slows its reading (RELIABILITY D8); 0 = the broker's default (1000/s), < 0 = no limit.
+	// broker slows its reading (RELIABILITY D8); 0 = DefaultMaxClientRate, < 0 = no limit.
+	// The limit is the cloud's, not the broker's (which has none by default): it is an IoT
+	// Hub quota, which an edge hub's modules do not have.
 	MaxClientRate float64
 	// MaxConnections caps the authenticated MQTT connections, TLS, plain and WebSocket
 	// together (RELIABILITY D4); a CONNECT over the cap is answered CONNACK 0x03. Connections
@@ -80,6 +82,23 @@ type Config struct {
 	Logger      *slog.Logger
 	// Now is the clock (tests inject one); nil means time.Now.
 	Now func() time.Time
+}
+
+// DefaultMaxClientRate is the cloud's inbound rate per MQTT connection, in packets per
+// second: IoT Hub throttles device-to-cloud sends per hub (100/s for an S1 unit), so a
+// device written for IoT Hub stays far below it, while a flooding client is held to a
+// small share of one core.
+const DefaultMaxClientRate = 1000.0
+
+// maxClientRate is MaxClientRate for the broker, where 0 means no limit.
+func (c *Config) maxClientRate() float64 {
+	switch {
+	case c.MaxClientRate < 0:
+		return 0
+	case c.MaxClientRate == 0:
+		return DefaultMaxClientRate
+	}
+	return c.MaxClientRate
 }
 
 func (c *Config) c2dQueueDepth() int              { return orDefault(c.C2DQueueDepth, defaultC2DQueue) }
@@ -248,7 +267,7 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 	c.httpGroup = c.lim.Group(maxHTTPConnections(budget))
 	c.metrics.registerConnections(c.lim)
 	c.broker = broker.New(broker.Config{Auth: c, Sessions: &sessionStore{st: st}, Logger: cfg.Logger,
-		Metrics: newBrokerMetrics(c.metrics.registry), MaxInboundRate: cfg.MaxClientRate,
+		Metrics: newBrokerMetrics(c.metrics.registry), MaxInboundRate: cfg.maxClientRate(),
 		MaxConnections: cfg.maxConnections(), Limiter: c.lim})
 	return c, nil
 }

@@ -2,6 +2,7 @@ package cloud_test
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -365,5 +366,64 @@ func TestHTTPS_D1_ReadTimeoutSparesLongRequests(t *testing.T) {
 	res, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", hubclient.MethodRequest{MethodName: "slow", ResponseTimeoutInSeconds: 10})
 	if err != nil || res.Status != 200 {
 		t.Fatalf("slow method: %v %+v", err, res)
+	}
+}
+
+// TestD8_CloudHoldsClientsToIoTHubRate: the broker has no rate limit of its own; the cloud
+// sets IoT Hub's 1,000 packets/s per connection by default (RELIABILITY D8), so a burst of
+// 1,500 PINGREQs is slowed past the burst of 200.
+func TestD8_CloudHoldsClientsToIoTHubRate(t *testing.T) {
+	tc := startCloud(t)
+	nc, r := rawDevice(t, tc, "pinger", tc.createDevice("pinger"))
+	const n = 1500
+	if _, err := nc.Write(bytes.Repeat([]byte{0xc0, 0}, n)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if p, err := r.ReadPacket(); err != nil {
+			t.Fatalf("PINGRESP %d: %v", i, err)
+		} else if _, ok := p.(*packet.Pingresp); !ok {
+			t.Fatalf("got %v, want PINGRESP", p)
+		}
+	}
+	if v := scrape(t, tc, "outpost_mqtt_inbound_throttled_total"); v == "" || v == "0" {
+		t.Fatalf("throttled packets %q: the cloud did not hold the client to 1,000/s", v)
+	}
+}
+
+// TestC2DRedeliveryHasDup: a C2D message delivered again, after its first delivery went
+// unacknowledged, carries DUP [MQTT-3.3.1-1, MQTT-4.4.0-1]; the first delivery does not.
+func TestC2DRedeliveryHasDup(t *testing.T) {
+	tc := startCloud(t)
+	key := tc.createDevice("dupdev")
+	c2d := func(nc net.Conn, r *packet.Reader) *packet.Publish {
+		t.Helper()
+		b, _ := packet.Encode(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "devices/dupdev/messages/devicebound/#", QoS: 1}}})
+		if _, err := nc.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			p, err := r.ReadPacket()
+			if err != nil {
+				t.Fatalf("waiting for the C2D PUBLISH: %v", err)
+			}
+			if pub, ok := p.(*packet.Publish); ok {
+				return pub
+			}
+		}
+	}
+	nc, r := rawDevice(t, tc, "dupdev", key)
+	if _, err := tc.svc.SendC2D(tc.ctx(), "dupdev", hubclient.C2DMessage{Body: []byte("once more")}); err != nil {
+		t.Fatal(err)
+	}
+	if p := c2d(nc, r); p.Dup || string(p.Payload) != "once more" {
+		t.Fatalf("first delivery: dup %v payload %q", p.Dup, p.Payload)
+	}
+	_ = nc.Close() // no PUBACK
+	nc, r = rawDevice(t, tc, "dupdev", key)
+	if p := c2d(nc, r); !p.Dup || p.QoS != 1 || string(p.Payload) != "once more" {
+		t.Fatalf("redelivery: dup %v qos %d payload %q, want DUP", p.Dup, p.QoS, p.Payload)
 	}
 }

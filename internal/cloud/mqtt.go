@@ -100,10 +100,7 @@ type session struct {
 	expiryTm *time.Timer
 }
 
-var (
-	_ broker.Handler        = (*session)(nil)
-	_ broker.AsyncPublisher = (*session)(nil)
-)
+var _ broker.Handler = (*session)(nil)
 
 // Subscribe admits only the identity's own IoT Hub topics (RELIABILITY E4, F3).
 func (s *session) Subscribe(filter string, qos byte) byte {
@@ -167,13 +164,6 @@ func (s *session) PublishAsync(ctx context.Context, p *broker.Publish, done func
 		return
 	}
 	done(nil)
-}
-
-// Publish is PublishAsync waited for; the broker uses PublishAsync.
-func (s *session) Publish(ctx context.Context, p *broker.Publish) error {
-	result := make(chan error, 1)
-	s.PublishAsync(ctx, p, func(err error) { result <- err })
-	return <-result
 }
 
 // telemetryMessage checks a telemetry publish against the identity and builds the stamped message.

@@ -72,10 +72,16 @@ type Handler interface {
 	Subscribe(filter string, qos byte) (granted byte)
 	// Unsubscribe is called for each filter of an UNSUBSCRIBE that was subscribed.
 	Unsubscribe(filter string)
-	// Publish handles an inbound PUBLISH (QoS 0/1). For QoS 1 the broker sends PUBACK only after nil;
-	// a non-nil error closes the connection without PUBACK. Retain is passed in p.
-	// ctx is cancelled when the connection closes.
-	Publish(ctx context.Context, p *Publish) error
+	// PublishAsync handles an inbound PUBLISH (QoS 0/1) and calls done exactly once with its
+	// verdict, at once or later from any goroutine; the read goroutine does not wait for it,
+	// so that a client with several QoS 1 messages in flight has them all handed over at once
+	// (the application can then make them durable in one group commit). The broker sends the
+	// PUBACKs in the order the PUBLISHes arrived [MQTT-4.6.0-2], each only after its done
+	// reported nil; a done with an error closes the connection without that PUBACK. At most
+	// MaxInboundInflight publishes per connection await their verdict or the writing of their
+	// PUBACK; beyond that the broker stops reading (back-pressure). ctx is the connection's
+	// (Conn.Context); p is the handler's to keep.
+	PublishAsync(ctx context.Context, p *Publish, done func(error))
 	// Online runs after CONNACK; sessionPresent reports restored subscriptions.
 	Online(c *Conn, sessionPresent bool)
 	// Offline runs once when the connection ends, only if Online ran; will is non-nil when the
@@ -86,7 +92,8 @@ type Handler interface {
 	Offline(c *Conn, err error, will *Will)
 }
 
-// Publish is an inbound PUBLISH.
+// Publish is a PUBLISH: an inbound one handed to Handler.PublishAsync, or an outbound one
+// given to Conn.PublishAsync (which assigns PacketID itself).
 type Publish struct {
 	Topic    string
 	Payload  []byte
@@ -150,8 +157,9 @@ type Config struct {
 	MaxPacketSize  int           // maximum remaining length; default 256 KiB + 4 KiB for topic/headers
 	ConnectTimeout time.Duration // CONNECT arrival and TLS handshake; default 10 s (D1, D2)
 	MaxInflight    int           // outbound QoS 1 window per connection, default 16 (max 1024)
-	// MaxInboundInflight bounds the inbound publishes an AsyncPublisher handler holds per
-	// connection before the broker stops reading; default 16 (edgeHub's MaxPendingInboundAcknowledgements).
+	// MaxInboundInflight bounds the inbound publishes awaiting the Handler's verdict (or the
+	// writing of their PUBACK) per connection before the broker stops reading; default 16
+	// (edgeHub's MaxPendingInboundAcknowledgements).
 	MaxInboundInflight int
 	MaxSubscriptions   int // per session, default 50
 	// MaxConnections caps the authenticated connections (CONNACK 0 sent), over every
@@ -200,10 +208,9 @@ type Config struct {
 	// the read goroutine waits for a token before it handles the packet (TCP flow control
 	// then pushes back on the client), so QoS 1 semantics are intact and a flood costs other
 	// connections nothing. A PUBACK for one of the server's own deliveries is not counted:
-	// the outbound window already bounds those. Default 1000/s: IoT Hub throttles
-	// device-to-cloud sends per hub (100/s for an S1 hub, IoT Hub quotas and throttling), so
-	// a device written for IoT Hub stays far below it, while a flooding client is held to a
-	// small share of one core. Negative means no limit.
+	// the outbound window already bounds those. 0 or negative: no limit (the default). The
+	// limit is the role's: the cloud sets IoT Hub's (1,000/s, a quota a device written for
+	// IoT Hub stays below), an edge hub's modules need none.
 	MaxInboundRate float64
 	// DrainTimeout bounds how long Close waits for connections to finish the publishes
 	// they were handed and write the PUBACKs they owe (A10); then they are closed.
@@ -228,7 +235,6 @@ const (
 	DefaultMaxKeepAlive        = 1177 * time.Second
 	DefaultTakeoverTimeout     = 10 * time.Second
 	DefaultDrainTimeout        = 5 * time.Second
-	DefaultMaxInboundRate      = 1000.0
 	DefaultInboundBurst        = 200
 )
 
@@ -241,13 +247,16 @@ var (
 	ErrServerClosed = errors.New("broker: server closed")
 	// ErrSessionTakenOver closes a connection whose client id connected again [MQTT-3.1.4-2].
 	ErrSessionTakenOver = errors.New("broker: session taken over by a new connection")
-	// ErrConnClosed is returned by Conn.Publish on a closed connection, and is the
-	// reason recorded by Conn.Close(nil).
+	// ErrConnClosed is given to the done of a Conn.PublishAsync (and returned by
+	// Conn.Publish) whose connection ended first, and is the reason recorded by
+	// Conn.Close(nil).
 	ErrConnClosed = errors.New("broker: connection closed")
 	// ErrTakeoverTimeout refuses a CONNECT (CONNACK 0x03) whose client id is still held by a
 	// connection whose Handler.Offline has not returned within Config.TakeoverTimeout.
 	ErrTakeoverTimeout = errors.New("broker: previous connection of the client id still ending")
-	// ErrQueueFull is returned by Conn.Publish when a QoS 0 publish was dropped (D5).
+	// ErrQueueFull refuses a Conn.PublishAsync (and Conn.Publish) whose QoS has
+	// Config.OutboundQueue publishes waiting unwritten: a QoS 0 publish is dropped (D5), a
+	// QoS 1 one is the caller's to send later (D9).
 	ErrQueueFull = errors.New("broker: outbound queue full, qos 0 publish dropped")
 )
 
@@ -267,9 +276,6 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.InboundBurst, DefaultInboundBurst)
 	if c.MaxKeepAlive == 0 {
 		c.MaxKeepAlive = DefaultMaxKeepAlive
-	}
-	if c.MaxInboundRate == 0 {
-		c.MaxInboundRate = DefaultMaxInboundRate
 	}
 	if c.Sessions == nil {
 		c.Sessions = NewMemorySessionStore()

@@ -41,7 +41,7 @@ type Conn struct {
 	done      chan struct{} // closed when the connection has fully ended (after Offline)
 	ready     atomic.Bool   // CONNACK sent; Lookup may return the connection
 	writer    lazyWorker    // the write goroutine, running while packets are queued
-	ackSlots  chan struct{} // one per publish awaiting an AsyncPublisher's verdict (MaxInboundInflight)
+	ackSlots  chan struct{} // one per inbound publish awaiting its verdict or the writing of its PUBACK (MaxInboundInflight)
 
 	ackMu    sync.Mutex    // guards ackQ and acksIdle
 	ackQ     []*pendingAck // publishes awaiting or holding their verdict, in arrival order
@@ -49,6 +49,7 @@ type Conn struct {
 
 	draining atomic.Bool // Server.Close is draining the connection (A10)
 
+	log            logLimiter // this connection's logs, within the server's budget
 	out            outbound
 	reader         *connReader  // used by the read goroutine only
 	sessionPresent bool         // set during CONNECT
@@ -63,6 +64,7 @@ func newConn(s *Server, nc net.Conn, transport string) *Conn {
 	c := &Conn{srv: s, nc: nc, transport: transport, source: connlimit.Source(nc.RemoteAddr()), done: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.out = newOutbound(s.cfg)
+	c.log = s.limited.child()
 	c.ackSlots = make(chan struct{}, s.cfg.MaxInboundInflight)
 	if s.cfg.MaxInboundRate > 0 {
 		b := newTokenBucket(s.cfg.MaxInboundRate, float64(s.cfg.InboundBurst))
@@ -79,6 +81,12 @@ func (c *Conn) Handler() Handler { return c.handler }
 
 // Done is closed when the connection has ended and Offline has returned.
 func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Context returns a context that ends when the connection starts to close (before
+// Offline runs), with the close reason as its cause (context.Cause): ErrSessionTakenOver,
+// ErrServerClosed, the reason given to Close, the read error. Work a Handler does for the
+// connection (a delivery pump, a pending request) can be tied to it.
+func (c *Conn) Context() context.Context { return c.ctx }
 
 // Close closes the connection with reason (nil means ErrConnClosed). It does not
 // wait; use Done. Only the first reason is kept.
@@ -139,6 +147,7 @@ func (c *Conn) serve() {
 	c.Close(err)
 	c.writer.stop()
 	reason := context.Cause(c.ctx)
+	c.endPublishes(reason)
 	c.record(reason)
 	if online {
 		c.handler.Offline(c, offlineErr(reason), c.willFor(reason))
@@ -183,7 +192,7 @@ func (c *Conn) record(reason error) {
 	case label != "other":
 		level = slog.LevelInfo
 	}
-	c.srv.limited.logAttrs(level, "mqtt connection closed", "client_id", c.clientID, "remote",
+	c.log.logAttrs(level, "mqtt connection closed", "client_id", c.clientID, "remote",
 		c.nc.RemoteAddr().String(), "transport", c.transport, "reason", reason.Error())
 }
 
@@ -268,7 +277,7 @@ func (c *Conn) noteThrottled() {
 	}
 	if !c.throttled {
 		c.throttled = true
-		c.srv.limited.logAttrs(slog.LevelInfo, "mqtt inbound rate limit reached, slowing the client",
+		c.log.logAttrs(slog.LevelInfo, "mqtt inbound rate limit reached, slowing the client",
 			"client_id", c.clientID, "max_inbound_rate", c.srv.cfg.MaxInboundRate)
 	}
 }
@@ -290,7 +299,7 @@ func (c *Conn) dispatch(p packet.Packet) error {
 	case *packet.Publish:
 		return c.inbound(p)
 	case *packet.Puback:
-		c.out.ack(p.PacketID)
+		c.acked(p.PacketID)
 		return nil
 	case *packet.Subscribe:
 		return c.subscribe(p)
@@ -313,17 +322,7 @@ func (c *Conn) inbound(p *packet.Publish) error {
 	if p.QoS == 2 {
 		return &closeError{reason: "qos2", msg: "QoS 2 PUBLISH not supported (IOTEDGE-REFERENCE §1.9)"}
 	}
-	pub := &Publish{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Dup: p.Dup, PacketID: p.PacketID}
-	if ap, ok := c.handler.(AsyncPublisher); ok {
-		return c.inboundAsync(ap, pub)
-	}
-	if err := c.handler.Publish(c.ctx, pub); err != nil {
-		return fmt.Errorf("broker: publish refused by handler: %w", err)
-	}
-	if p.QoS == 1 {
-		return c.send(&packet.Puback{PacketID: p.PacketID})
-	}
-	return nil
+	return c.inboundAsync(&Publish{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Dup: p.Dup, PacketID: p.PacketID})
 }
 
 // send queues a response packet for the write goroutine, waiting while ctrlCap are queued.

@@ -4,7 +4,27 @@
 // the protocol and resource limits of RELIABILITY.md D1-D11 and E1-E7, and
 // hands authenticated traffic to an application Handler. It has no routing or
 // retained-message logic of its own: the application decides what a PUBLISH
-// means and calls Conn.Publish to deliver.
+// means and calls Conn.PublishAsync (or Conn.Publish, which waits) to deliver.
+//
+// # Inbound and outbound publishes
+//
+// Both directions are asynchronous, ordered and pipelined, with a completion callback
+// called exactly once. Inbound, Handler.PublishAsync gets each PUBLISH in arrival order
+// without the read goroutine waiting; its done gives the verdict, and PUBACKs go out in
+// arrival order [MQTT-4.6.0-2], at most Config.MaxInboundInflight awaited per connection
+// before reading stops. Outbound, Conn.PublishAsync queues a PUBLISH without blocking;
+// the write goroutine assigns its packet id as it enters the inflight window
+// (Config.MaxInflight written and unacknowledged, D9) and writes publishes of one QoS in
+// call order; done comes on the PUBACK (QoS 1), once written (QoS 0), or with an error:
+// ErrQueueFull at once when Config.OutboundQueue publishes of that QoS wait unwritten
+// (D5), ctx's error when ctx ends before the PUBLISH was written (it is withdrawn and
+// never sent), ErrConnClosed when the connection ends first. Once written, a publish
+// holds its packet id until its PUBACK or the end of the connection, whatever its ctx.
+// The broker keeps no undelivered messages across connections: the application owns
+// them (a C2D queue, the edge hub's store) and sends them again to a resumed session
+// with Publish.Dup set [MQTT-4.4.0-1, MQTT-3.3.1-1], under new packet ids (the ids are
+// per connection; QoS 1 receivers do not deduplicate by id). Conn.Context ends when the
+// connection starts to close, for work tied to it.
 //
 // # Goroutines
 //
@@ -14,15 +34,17 @@
 //     any), reads CONNECT, authenticates, handles takeover, writes CONNACK,
 //     then reads packets and calls the Handler in packet order. It owns the
 //     connection: when reading ends, for any reason, it closes the network
-//     connection, waits for the write goroutine, calls Handler.Offline, removes
+//     connection, waits for the write goroutine, ends the outstanding outbound
+//     publishes (their done gets ErrConnClosed), calls Handler.Offline, removes
 //     the connection from the server and finally closes Conn.Done.
 //   - the write goroutine is started by the first packet queued on an idle
 //     connection and serialises every outbound packet (acks first, then QoS 1,
 //     then QoS 0 publishes) through a pooled write buffer; it returns, with the
-//     buffer, once the queues are empty or the connection is closed.
+//     buffer, once nothing is writable (QoS 1 publishes may wait for the window: the
+//     PUBACK that frees a slot starts it again) or the connection is closed.
 //
-// An AsyncPublisher's verdicts need no goroutine: the done callback queues the
-// PUBACKs that are next in arrival order. A plain TCP connection waits for its next
+// Inbound verdicts need no goroutine: the done callback queues the PUBACKs that are
+// next in arrival order. A plain TCP connection waits for its next
 // packet without a read buffer and takes one from a pool while bytes are buffered;
 // TLS and WebSocket connections keep a 4 KiB buffer of their own. So an idle
 // connection costs one goroutine, its socket (and TLS state) and a few hundred bytes
@@ -69,9 +91,10 @@
 //     of takeovers. On timeout the CONNECT is refused with CONNACK 0x03 and a
 //     warning is logged; the id stays blocked, each CONNECT refused in turn,
 //     until that Offline returns.
-//   - Inbound packets are rate-limited per connection (D8): a token bucket of
+//   - Inbound packets may be rate-limited per connection (D8): a token bucket of
 //     Config.InboundBurst (default 200) refilled at Config.MaxInboundRate
-//     packets per second (default 1000). A client over the rate is slowed, not
+//     packets per second (default 0, no limit: the limit is the role's, IoT Hub's
+//     1,000/s is the cloud's). A client over the rate is slowed, not
 //     dropped: the read goroutine waits for a token before it handles the
 //     packet, so QoS 1 semantics hold, TCP flow control pushes back on the
 //     client, and other connections, each with its own goroutines, keep their
@@ -83,8 +106,13 @@
 //   - At most Config.MaxSubscriptions filters per session; further ones get
 //     SUBACK 0x80 (D11).
 //   - Outbound QoS 1: at most Config.MaxInflight unacknowledged per connection;
-//     Conn.Publish blocks (bounded by its ctx) while the window is full (D9).
+//     further ones wait unwritten, at most Config.OutboundQueue and maxQueuedBytes,
+//     then they are refused with ErrQueueFull (D9); Conn.Publish waits (bounded by its
+//     ctx) for the PUBACK.
 //   - Outbound QoS 0: queued up to Config.OutboundQueue packets and
 //     maxQueuedBytes bytes, then dropped and counted (D5).
+//   - Logs are rate-limited twice: each connection has a budget of its own (1 record/s,
+//     bursts of 5) within the server's (10/s, bursts of 50), so one noisy client cannot
+//     silence the others, and a flood of connections still cannot flood the log.
 //   - Any protocol violation closes the connection [MQTT-4.8.0-1] (E1-E7).
 package broker

@@ -32,8 +32,9 @@ func TestTokenBucket_Reserve(t *testing.T) {
 			t.Fatalf("reserve %d at %v: wait %v, want %v", i, tc.at, got, tc.want)
 		}
 	}
-	if got := New(Config{Auth: &recorder{}}).cfg; got.MaxInboundRate != 1000 || got.InboundBurst != 200 {
-		t.Fatalf("defaults %v/s burst %d, want 1000/s burst 200", got.MaxInboundRate, got.InboundBurst)
+	// No limit by default: the rate is the role's (the cloud sets IoT Hub's 1,000/s).
+	if got := New(Config{Auth: &recorder{}}).cfg; got.MaxInboundRate != 0 || got.InboundBurst != 200 {
+		t.Fatalf("defaults %v/s burst %d, want 0 (no limit) burst 200", got.MaxInboundRate, got.InboundBurst)
 	}
 }
 

@@ -42,7 +42,7 @@ func (c *Conn) handshake() error {
 		return err
 	}
 	c.ready.Store(true)
-	c.srv.limited.logAttrs(slog.LevelDebug, "mqtt client connected", "client_id", c.clientID,
+	c.log.logAttrs(slog.LevelDebug, "mqtt client connected", "client_id", c.clientID,
 		"remote", c.nc.RemoteAddr().String(), "transport", c.transport, "clean_session", c.clean,
 		"keep_alive", c.keepAlive, "idle_timeout", c.idleTimeout, "session_present", c.sessionPresent)
 	return nil
@@ -157,7 +157,7 @@ func (c *Conn) takeOver() error {
 		}
 		if holder == nil {
 			if old != nil || waited {
-				c.srv.limited.logAttrs(slog.LevelInfo, "mqtt session taken over", "client_id", c.clientID)
+				c.log.logAttrs(slog.LevelInfo, "mqtt session taken over", "client_id", c.clientID)
 			}
 			return nil
 		}

@@ -87,14 +87,16 @@ func (h *handler) Unsubscribe(filter string) {
 	h.r.add(event{kind: "unsubscribe", clientID: h.id, filter: filter})
 }
 
-func (h *handler) Publish(ctx context.Context, p *Publish) error {
+// PublishAsync gives its verdict at once, as a handler with nothing to wait for does.
+func (h *handler) PublishAsync(ctx context.Context, p *Publish, done func(error)) {
 	if h.r.publish != nil {
 		if err := h.r.publish(ctx, p); err != nil {
-			return err
+			done(err)
+			return
 		}
 	}
 	h.r.add(event{kind: "publish", clientID: h.id, pub: p})
-	return nil
+	done(nil)
 }
 
 func (h *handler) Online(c *Conn, sessionPresent bool) {

@@ -7,17 +7,6 @@ import (
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 )
 
-// AsyncPublisher is an optional Handler capability. A handler that implements it receives
-// inbound PUBLISHes without the read goroutine waiting for each one, so that a client with
-// several QoS 1 messages in flight has them all handed over at once (the application can then
-// make them durable in one group commit). The broker still sends PUBACKs in the order the
-// PUBLISHes arrived [MQTT-4.6.0-2], each only after its done reported success; a done with an
-// error closes the connection without that PUBACK. At most MaxInboundInflight publishes wait
-// for done per connection; beyond that the broker stops reading (back-pressure).
-type AsyncPublisher interface {
-	PublishAsync(ctx context.Context, p *Publish, done func(error))
-}
-
 // pendingAck is an inbound publish waiting for its handler's verdict.
 type pendingAck struct {
 	id   uint16
@@ -26,9 +15,10 @@ type pendingAck struct {
 	err  error // the verdict
 }
 
-// inboundAsync hands a publish to an AsyncPublisher after reserving its place in the ack
-// order; the read goroutine waits while MaxInboundInflight verdicts are outstanding.
-func (c *Conn) inboundAsync(ap AsyncPublisher, pub *Publish) error {
+// inboundAsync hands a publish to the Handler after reserving its place in the ack order;
+// the read goroutine waits while MaxInboundInflight publishes await their verdict or the
+// writing of their PUBACK.
+func (c *Conn) inboundAsync(pub *Publish) error {
 	select {
 	case c.ackSlots <- struct{}{}:
 	case <-c.ctx.Done():
@@ -38,7 +28,7 @@ func (c *Conn) inboundAsync(ap AsyncPublisher, pub *Publish) error {
 	c.ackMu.Lock()
 	c.ackQ = append(c.ackQ, pa)
 	c.ackMu.Unlock()
-	ap.PublishAsync(c.ctx, pub, func(err error) { c.verdict(pa, err) })
+	c.handler.PublishAsync(c.ctx, pub, func(err error) { c.verdict(pa, err) })
 	return nil
 }
 
@@ -46,7 +36,9 @@ func (c *Conn) inboundAsync(ap AsyncPublisher, pub *Publish) error {
 // the ack order that have theirs, in arrival order [MQTT-4.6.0-2]; a refused publish
 // closes the connection, and neither it nor any later publish is acknowledged. It runs
 // in whatever goroutine the handler calls done from, and never blocks: at most
-// MaxInboundInflight PUBACKs are added to the ack queue beyond its ctrlCap.
+// MaxInboundInflight PUBACKs are added to the ack queue beyond its ctrlCap, as a QoS 1
+// publish keeps its slot until the write goroutine takes its PUBACK, so a client that does
+// not read its PUBACKs stops being read.
 func (c *Conn) verdict(pa *pendingAck, err error) {
 	if err != nil {
 		c.Close(fmt.Errorf("broker: publish refused by handler: %w", err))
@@ -62,12 +54,13 @@ func (c *Conn) verdict(pa *pendingAck, err error) {
 			c.ackQ[0] = nil
 			c.ackQ = c.ackQ[1:]
 		}
-		<-c.ackSlots
-		if head.qos == 1 {
-			b, _ := packet.Encode(&packet.Puback{PacketID: head.id}) // a PUBACK always encodes
-			c.out.pushAck(b)
-			queued = true
+		if head.qos != 1 {
+			<-c.ackSlots
+			continue
 		}
+		b, _ := packet.Encode(&packet.Puback{PacketID: head.id}) // a PUBACK always encodes
+		c.out.pushAck(b)
+		queued = true
 	}
 	idle := len(c.ackQ) == 0
 	c.ackMu.Unlock()

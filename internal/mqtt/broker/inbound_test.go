@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -78,5 +79,41 @@ func TestAsyncPublishErrorClosesWithoutPuback(t *testing.T) {
 		if _, ok := p.(*packet.Puback); ok {
 			t.Fatal("PUBACK sent for a refused publish")
 		}
+	}
+}
+
+// TestInboundUnreadPubacksStopReading: a client that never reads its PUBACKs stops being
+// read once MaxInboundInflight PUBACKs wait to be written, also when the handler gives its
+// verdicts at once (an inbound publish keeps its slot until its PUBACK is taken to be
+// written). net.Pipe has no buffer, so the write goroutine blocks at its first flush, with
+// at most its 8 KiB buffer of PUBACKs taken.
+func TestInboundUnreadPubacksStopReading(t *testing.T) {
+	ts := startServer(t, Config{MaxInboundInflight: 4, MaxInboundRate: -1})
+	client, server := net.Pipe()
+	t.Cleanup(func() { _ = client.Close() })
+	go ts.ServeConn(server, "tcp")
+	b, _ := packet.Encode(connectPacket("unread", true, 0))
+	if _, err := client.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if p, err := packet.NewReader(client, 0).ReadPacket(); err != nil {
+		t.Fatalf("CONNACK: %v", err)
+	} else if _, ok := p.(*packet.Connack); !ok {
+		t.Fatalf("got %v, want CONNACK", p)
+	}
+	go func() { // blocks once the broker stops reading; ends when the pipe closes
+		for id := uint16(1); id <= 5000; id++ {
+			b, _ := packet.Encode(&packet.Publish{Topic: "t", QoS: 1, PacketID: id})
+			if _, err := client.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	const most = 4 + 8<<10/4 + 2 // the slots, a write buffer of PUBACKs, the one being read
+	waitFor(t, 5*time.Second, "publishes handed over", func() bool { return len(ts.rec.find("publish")) >= 4 })
+	time.Sleep(200 * time.Millisecond) // a bounded negative check: reading must have stopped
+	if n := len(ts.rec.find("publish")); n > most {
+		t.Fatalf("%d publishes read from a client that reads no PUBACKs, want at most %d", n, most)
 	}
 }

@@ -53,3 +53,39 @@ func TestLogs_NoSecretsOrPayloads(t *testing.T) {
 		t.Fatalf("logs leak a secret or payload:\n%s", s)
 	}
 }
+
+// TestLogs_NoisyClientKeepsToItsBudget: a client whose QoS 0 deliveries are dropped
+// without end logs within its own budget, so another client's log still gets through
+// the server's (each connection has its limiter, within the server's).
+func TestLogs_NoisyClientKeepsToItsBudget(t *testing.T) {
+	var out testutil.Buffer
+	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := startServer(t, Config{Logger: log, OutboundQueue: 1, MaxSubscriptions: 1})
+	mustConnect(t, ts, "noisy") // never reads
+	quiet := mustConnect(t, ts, "quiet")
+	noisy := ts.Lookup("noisy")
+	stop := make(chan struct{})
+	flooding := make(chan struct{})
+	go func() { // drops QoS 0 publishes, each logged at debug, until the test ends
+		defer close(flooding)
+		payload := make([]byte, 64<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = noisy.Publish(context.Background(), "t", payload, 0)
+		}
+	}()
+	defer func() { close(stop); <-flooding }()
+	waitFor(t, 10*time.Second, "drops", func() bool { return ts.metrics.dropped.Load() > 500 })
+	quiet.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a"}, {Filter: "b"}}})
+	if _, ok := quiet.read().(*packet.Suback); !ok {
+		t.Fatal("expected SUBACK")
+	}
+	// The limit is logged before SUBACK is queued: it is in the log now or never.
+	if !strings.Contains(out.String(), `msg="mqtt subscription limit reached" component=mqtt client_id=quiet`) {
+		t.Fatalf("the quiet client's log was suppressed by the noisy one's; log:\n%.2000s", out.String())
+	}
+}

@@ -56,20 +56,36 @@ func (b *tokenBucket) reserve(now time.Time) time.Duration {
 
 // logLimiter rate-limits per-connection and per-message logs with a token
 // bucket. Suppressed records are counted and reported with the next record
-// that passes.
+// that passes. A connection's limiter has the server's as parent: a record must
+// pass both, so that one noisy client is held to its own small budget and cannot
+// use up the server's, which still bounds the total (a flood of connections).
+// Lock order: a limiter's mu before its parent's.
 type logLimiter struct {
-	log *slog.Logger
+	log    *slog.Logger
+	parent *logLimiter // nil for the server's
 
 	mu         sync.Mutex // guards the following
 	bucket     tokenBucket
 	suppressed int
 }
 
+// Log budgets: the server's in all, and each connection's within it.
+const (
+	serverLogRate, serverLogBurst = 10, 50
+	connLogRate, connLogBurst     = 1, 5
+)
+
 func newLogLimiter(log *slog.Logger, rate, burst float64) *logLimiter {
 	return &logLimiter{log: log, bucket: newTokenBucket(rate, burst)}
 }
 
-// allow takes a token at time now; it returns false and counts a suppression when empty.
+// child returns a limiter for one connection, within l's budget.
+func (l *logLimiter) child() logLimiter {
+	return logLimiter{log: l.log, parent: l, bucket: newTokenBucket(connLogRate, connLogBurst)}
+}
+
+// allow takes a token at time now (from l and its parent); it returns false and
+// counts a suppression when one of them is empty.
 func (l *logLimiter) allow(now time.Time) (ok bool, suppressed int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -77,7 +93,13 @@ func (l *logLimiter) allow(now time.Time) (ok bool, suppressed int) {
 		l.suppressed++
 		return false, 0
 	}
-	s := l.suppressed
+	if l.parent != nil {
+		ok, suppressed = l.parent.allow(now)
+		if !ok {
+			return false, 0 // counted by the parent
+		}
+	}
+	s := l.suppressed + suppressed
 	l.suppressed = 0
 	return true, s
 }

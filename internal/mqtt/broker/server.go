@@ -44,7 +44,7 @@ func New(cfg Config) *Server {
 	}
 	return &Server{
 		cfg:       cfg,
-		limited:   newLogLimiter(cfg.Logger.With("component", "mqtt"), 10, 50),
+		limited:   newLogLimiter(cfg.Logger.With("component", "mqtt"), serverLogRate, serverLogBurst),
 		lim:       lim,
 		group:     lim.Group(cfg.MaxConnections),
 		listeners: map[net.Listener]struct{}{},
@@ -246,7 +246,7 @@ func (s *Server) Connections() int {
 
 // Close stops the listeners and ends every connection (their Offline runs with
 // ErrServerClosed), then waits for all goroutines. An authenticated connection is drained
-// (RELIABILITY A10): its reading stops, the publishes already handed to an AsyncPublisher
+// (RELIABILITY A10): its reading stops, the publishes already handed to the Handler
 // get their verdicts and their PUBACKs are written before it closes, so that no message is
 // stored without its acknowledgement; Config.DrainTimeout bounds this. It is safe to call twice.
 func (s *Server) Close() error {

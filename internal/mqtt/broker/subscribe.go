@@ -29,7 +29,7 @@ func (c *Conn) subscribeOne(filter string, qos byte) byte {
 	full := i < 0 && len(c.subs) >= c.srv.cfg.MaxSubscriptions
 	c.mu.Unlock()
 	if full {
-		c.srv.limited.logAttrs(slog.LevelInfo, "mqtt subscription limit reached", "client_id", c.clientID)
+		c.log.logAttrs(slog.LevelInfo, "mqtt subscription limit reached", "client_id", c.clientID)
 		return packet.SubackFailure
 	}
 	granted := c.handler.Subscribe(filter, qos)
