@@ -200,7 +200,7 @@ func (o *Outpost) serviceClient(ctx context.Context, conc int) (*hubclient.Clien
 func createDevice(ctx context.Context, c *hubclient.Client, id string, ttl time.Duration) (mqttload.Device, error) {
 	key := newKey()
 	d := &hubclient.Device{DeviceID: id, Status: "enabled", Authentication: &hubclient.Authentication{
-		Type: "sas", SymmetricKey: &hubclient.SymmetricKey{PrimaryKey: key, SecondaryKey: newKey()}}}
+		Type: "sas", SymmetricKey: &iothub.SymmetricKey{PrimaryKey: key, SecondaryKey: newKey()}}}
 	if _, err := c.CreateDevice(ctx, d); err != nil {
 		return mqttload.Device{}, fmt.Errorf("launch: %w", err)
 	}
