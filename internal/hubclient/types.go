@@ -5,13 +5,13 @@ import (
 )
 
 // The wire types shared with the cloud and the edge hub are in internal/iothub (keys,
-// capabilities, authentication types, the device-scope page, methods, events). Device, Module,
-// Authentication, X509Thumbprint, Twin, the C2D and certificate shapes stay here on purpose: they
+// capabilities, authentication types, the device-scope page, methods, events, the C2D queue).
+// Device, Module, Authentication, X509Thumbprint, Twin and Certificate stay here on purpose: they
 // are a client's view of the same JSON, not the hub's. iothub.Device writes every member (null
 // when unset, zero times) as a hub must; these keep timestamps as the strings the hub sent, tell
 // a member the hub left out from a zero one, and leave out what is empty, both when
-// `outpost device show --json` prints what the hub sent (internal/cli's golden files pin it) and
-// when a PUT sends only what the caller set.
+// `outpost device show --json` or `outpost ca list --json` prints what the hub sent (internal/cli's
+// golden files pin it) and when a PUT sends only what the caller set.
 
 // Device is a device identity in Azure's JSON shape, as a client holds it (see above).
 type Device struct {
@@ -95,15 +95,6 @@ type TwinProperties struct {
 type C2DResult struct {
 	MessageID  string `json:"messageId"`
 	ExpiryTime string `json:"expiryTime,omitempty"`
-}
-
-// C2DEntry is one message in a device's cloud-to-device queue.
-type C2DEntry struct {
-	MessageID     string `json:"messageId"`
-	EnqueuedTime  string `json:"enqueuedTime,omitempty"`
-	ExpiryTime    string `json:"expiryTime,omitempty"`
-	DeliveryCount int    `json:"deliveryCount"`
-	State         string `json:"state,omitempty"`
 }
 
 // Certificate is a CA certificate registered with the hub.

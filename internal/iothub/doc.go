@@ -4,7 +4,7 @@
 // patch limits (§1.7), IoT Hub's error codes and HTTP error body, and the JSON
 // types of the service API that both hubs (the cloud and the edge hub) serve or
 // read: device and module identities, the device-scope page (§3.5), direct
-// method requests and results (§1.8) and D2C events (service.go).
+// method requests and results (§1.8), D2C events and the C2D queue (service.go).
 //
 // It imports only the standard library and internal/message, and performs no
 // I/O other than writing an HTTP error response; every decision that depends

@@ -111,3 +111,12 @@ type Event struct {
 	Body       json.RawMessage `json:"body"`
 	BodyBase64 string          `json:"bodyBase64,omitempty"`
 }
+
+// C2DEntry is one message in a device's cloud-to-device queue (GET /devices/{id}/messages/deviceBound).
+type C2DEntry struct {
+	MessageID     string    `json:"messageId"`
+	EnqueuedTime  time.Time `json:"enqueuedTime"`
+	ExpiryTime    time.Time `json:"expiryTime"`
+	DeliveryCount int       `json:"deliveryCount"`
+	State         string    `json:"state"`
+}

@@ -40,6 +40,8 @@ func TestServiceTypes_HubJSON(t *testing.T) {
 		{"method result", MethodResult{Status: 200, Payload: json.RawMessage(`{"ok":true}`)}, `{"status":200,"payload":{"ok":true}}`},
 		{"event", Event{SequenceNumber: 7, EnqueuedTime: at, DeviceID: "d", SystemProperties: map[string]string{}, BodyBase64: "/wA="},
 			`{"sequenceNumber":7,"enqueuedTime":"2026-11-29T10:00:00.0000005Z","deviceId":"d","systemProperties":{},"properties":null,"body":null,"bodyBase64":"/wA="}`},
+		{"c2d entry", C2DEntry{MessageID: "m1", EnqueuedTime: at, ExpiryTime: at.Add(time.Hour), State: "Enqueued"},
+			`{"messageId":"m1","enqueuedTime":"2026-11-29T10:00:00.0000005Z","expiryTime":"2026-11-29T11:00:00.0000005Z","deliveryCount":0,"state":"Enqueued"}`},
 	} {
 		b, err := json.Marshal(tc.v)
 		if err != nil {
