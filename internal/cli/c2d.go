@@ -5,10 +5,12 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
 func newC2DCmd(e *env) *cobra.Command {
@@ -115,10 +117,10 @@ func newC2DListCmd(e *env, cf *connFlags) *cobra.Command {
 	return cmd
 }
 
-func printC2DTable(w io.Writer, msgs []hubclient.C2DEntry) error {
+func printC2DTable(w io.Writer, msgs []iothub.C2DEntry) error {
 	t := newTable(w, "MESSAGE ID", "STATE", "DELIVERIES", "ENQUEUED", "EXPIRES")
 	for _, m := range msgs {
-		t.row(m.MessageID, m.State, strconv.Itoa(m.DeliveryCount), m.EnqueuedTime, m.ExpiryTime)
+		t.row(m.MessageID, m.State, strconv.Itoa(m.DeliveryCount), m.EnqueuedTime.Format(time.RFC3339Nano), m.ExpiryTime.Format(time.RFC3339Nano))
 	}
 	return t.flush()
 }

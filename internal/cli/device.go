@@ -47,13 +47,13 @@ func (a *authFlags) build() (*hubclient.Authentication, error) {
 	}
 	switch {
 	case a.ca:
-		return &hubclient.Authentication{Type: hubclient.AuthCertificateAuthority}, nil
+		return &hubclient.Authentication{Type: iothub.AuthCertificateAuthority}, nil
 	case a.thumbprint != "":
 		p, s, _ := strings.Cut(a.thumbprint, ",")
 		if p = strings.TrimSpace(p); p == "" {
 			return nil, usagef("--x509-thumbprint: primary thumbprint is empty")
 		}
-		return &hubclient.Authentication{Type: hubclient.AuthSelfSigned,
+		return &hubclient.Authentication{Type: iothub.AuthSelfSigned,
 			X509Thumbprint: &hubclient.X509Thumbprint{PrimaryThumbprint: p, SecondaryThumbprint: strings.TrimSpace(s)}}, nil
 	}
 	p, err := keyOrNew("--primary-key", a.primary)
@@ -64,7 +64,7 @@ func (a *authFlags) build() (*hubclient.Authentication, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &hubclient.Authentication{Type: hubclient.AuthSAS, SymmetricKey: &hubclient.SymmetricKey{PrimaryKey: p, SecondaryKey: s}}, nil
+	return &hubclient.Authentication{Type: iothub.AuthSAS, SymmetricKey: &iothub.SymmetricKey{PrimaryKey: p, SecondaryKey: s}}, nil
 }
 
 // keyOrNew validates a base64 key (16 to 64 bytes, IoT Hub's bounds) or generates a 32-byte one.
@@ -89,9 +89,9 @@ func newKey() string {
 func printConnString(w io.Writer, host, deviceID, moduleID string, auth *hubclient.Authentication, secondary bool) error {
 	cs := iothub.ConnectionString{HostName: host, DeviceID: deviceID, ModuleID: moduleID}
 	switch {
-	case auth == nil || auth.Type == hubclient.AuthNone:
+	case auth == nil || auth.Type == iothub.AuthNone:
 		return fmt.Errorf("%s has no credentials", identityName(deviceID, moduleID))
-	case auth.Type == hubclient.AuthSelfSigned || auth.Type == hubclient.AuthCertificateAuthority:
+	case auth.Type == iothub.AuthSelfSigned || auth.Type == iothub.AuthCertificateAuthority:
 		cs.X509 = true
 	case auth.SymmetricKey == nil:
 		return fmt.Errorf("%s has no symmetric key", identityName(deviceID, moduleID))
@@ -130,7 +130,7 @@ func newDeviceCreateCmd(e *env, cf *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d := &hubclient.Device{DeviceID: args[0], Status: "enabled", Authentication: a, Capabilities: &hubclient.Capabilities{IotEdge: edge}}
+			d := &hubclient.Device{DeviceID: args[0], Status: "enabled", Authentication: a, Capabilities: &iothub.Capabilities{IoTEdge: edge}}
 			if disabled {
 				d.Status = "disabled"
 			}
@@ -237,7 +237,7 @@ func showDevice(w io.Writer, d *hubclient.Device, asJSON bool) error {
 	f.add("Status reason", d.StatusReason)
 	f.add("Connection", d.ConnectionState)
 	f.add("Authentication", authType(d.Authentication))
-	if a := d.Authentication; a != nil && a.Type == hubclient.AuthSelfSigned && a.X509Thumbprint != nil {
+	if a := d.Authentication; a != nil && a.Type == iothub.AuthSelfSigned && a.X509Thumbprint != nil {
 		f.add("Primary thumbprint", a.X509Thumbprint.PrimaryThumbprint)
 		f.add("Secondary thumbprint", a.X509Thumbprint.SecondaryThumbprint)
 	}
@@ -297,10 +297,10 @@ func newDeviceUpdateCmd(e *env, cf *connFlags) *cobra.Command {
 				d.Status, d.StatusReason = status, reason
 			}
 			if rotate {
-				if d.Authentication == nil || d.Authentication.Type != hubclient.AuthSAS {
+				if d.Authentication == nil || d.Authentication.Type != iothub.AuthSAS {
 					return fmt.Errorf("device %s does not use SAS keys", d.DeviceID)
 				}
-				d.Authentication.SymmetricKey = &hubclient.SymmetricKey{PrimaryKey: newKey(), SecondaryKey: newKey()}
+				d.Authentication.SymmetricKey = &iothub.SymmetricKey{PrimaryKey: newKey(), SecondaryKey: newKey()}
 			}
 			updated, err := client.UpdateDevice(c.Context(), d)
 			if err != nil {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
 // Direct-method timeout bounds (IoT Hub's: response 5..300 s, connect 0..300 s).
@@ -48,7 +48,7 @@ status; it is 1 when the hub could not deliver the call (device not online, time
 			if err != nil {
 				return err
 			}
-			res, err := client.InvokeMethod(c.Context(), args[0], module, hubclient.MethodRequest{
+			res, err := client.InvokeMethod(c.Context(), args[0], module, iothub.MethodRequest{
 				MethodName: args[1], Payload: json.RawMessage(payload),
 				ResponseTimeoutInSeconds: seconds(timeout), ConnectTimeoutInSeconds: seconds(connectTimeout),
 			})
@@ -70,4 +70,7 @@ status; it is 1 when the hub could not deliver the call (device not online, time
 }
 
 // seconds rounds d up to whole seconds.
-func seconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+func seconds(d time.Duration) *int {
+	n := int((d + time.Second - 1) / time.Second)
+	return &n
+}

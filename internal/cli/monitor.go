@@ -78,7 +78,7 @@ on stdout, {"event":{"origin":DEVICE,"module":MODULE,"payload":BODY}}, plus "ann
 			defer cancel()
 		}
 		fmt.Fprintf(e.stderr, "Monitoring events on %s (ctrl-c to stop)...\n", client.HostName())
-		err = client.StreamEvents(ctx, hubclient.EventFilter{DeviceID: device, ModuleID: module}, from, func(ev hubclient.Event) error {
+		err = client.StreamEvents(ctx, hubclient.EventFilter{DeviceID: device, ModuleID: module}, from, func(ev iothub.Event) error {
 			b, err := json.Marshal(monitorLineOf(ev, props))
 			if err != nil {
 				return err
@@ -100,7 +100,7 @@ on stdout, {"event":{"origin":DEVICE,"module":MODULE,"payload":BODY}}, plus "ann
 	return cmd
 }
 
-func monitorLineOf(ev hubclient.Event, props bool) monitorLine {
+func monitorLineOf(ev iothub.Event, props bool) monitorLine {
 	m := monitorEvent{
 		Origin:    ev.DeviceID,
 		Module:    ev.ModuleID,

@@ -208,7 +208,7 @@ func (c *Cloud) handleGetDevice(w http.ResponseWriter, r *http.Request, _ *princ
 }
 
 func (c *Cloud) handlePutDevice(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	var d Device
+	var d iothub.Device
 	if err := readJSON(r, &d); err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (c *Cloud) handlePutDevice(w http.ResponseWriter, r *http.Request, _ *princ
 	if d.DeviceID != id {
 		return iothub.NewError(iothub.CodeArgumentInvalid, "deviceId %q does not match the path", d.DeviceID)
 	}
-	var out *Device
+	var out *iothub.Device
 	var err error
 	if ifMatch := r.Header.Get("If-Match"); ifMatch != "" {
 		out, err = c.reg.updateDevice(r.Context(), &d, ifMatch)
@@ -262,7 +262,7 @@ func (c *Cloud) handleGetModule(w http.ResponseWriter, r *http.Request, _ *princ
 }
 
 func (c *Cloud) handlePutModule(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	var m Module
+	var m iothub.Module
 	if err := readJSON(r, &m); err != nil {
 		return err
 	}
@@ -271,7 +271,7 @@ func (c *Cloud) handlePutModule(w http.ResponseWriter, r *http.Request, _ *princ
 	if _, err := c.reg.getDevice(ctx, m.DeviceID); err != nil {
 		return err
 	}
-	var out *Module
+	var out *iothub.Module
 	var err error
 	if ifMatch := r.Header.Get("If-Match"); ifMatch != "" {
 		out, err = c.reg.updateModule(ctx, &m, ifMatch)
@@ -335,7 +335,7 @@ func (c *Cloud) handleWriteTwin(replace bool) apiHandler {
 }
 
 func (c *Cloud) handleInvokeMethod(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	var req MethodRequest
+	var req iothub.MethodRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
@@ -456,7 +456,7 @@ func (c *Cloud) handleEventStream(w http.ResponseWriter, r *http.Request, _ *pri
 	// The keep-alive goroutine must stop before the handler returns: the ResponseWriter is
 	// not to be used after that.
 	defer func() { cancel(); <-kaDone }()
-	err = c.events.Follow(ctx, after, eventFilter(r), func(ev *Event) error {
+	err = c.events.Follow(ctx, after, eventFilter(r), func(ev *iothub.Event) error {
 		data, err := json.Marshal(ev)
 		if err != nil {
 			return err

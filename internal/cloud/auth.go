@@ -154,7 +154,7 @@ func (a *authenticator) verifyIdentityToken(tok iothub.SASToken, id *identity) e
 	if !id.Enabled {
 		return a.fail("disabled", unauthorized("identity is disabled"))
 	}
-	if id.Auth.Type != AuthSAS {
+	if id.Auth.Type != iothub.AuthSAS {
 		return a.fail("wrong_auth_type", unauthorized("identity does not use SAS authentication"))
 	}
 	if err := tok.Verify(id.keys(), a.now(), a.maxLifetime); err != nil {
@@ -235,13 +235,13 @@ func (a *authenticator) authenticateX509(ctx context.Context, chain []*x509.Cert
 		return "", a.fail("certificate_expired", refused(broker.CodeNotAuthorized, "client certificate is outside its validity period"))
 	}
 	switch id.Auth.Type {
-	case AuthSelfSigned:
+	case iothub.AuthSelfSigned:
 		t := id.Auth.X509Thumbprint
 		if !pki.MatchThumbprint(leaf, deref(t.PrimaryThumbprint), deref(t.SecondaryThumbprint)) {
 			return "", a.fail("thumbprint_mismatch", refused(broker.CodeNotAuthorized, "certificate thumbprint does not match"))
 		}
-		return AuthSelfSigned, nil
-	case AuthCA:
+		return iothub.AuthSelfSigned, nil
+	case iothub.AuthCertificateAuthority:
 		want := id.DeviceID
 		if id.ModuleID != "" {
 			want = id.ModuleID
@@ -256,7 +256,7 @@ func (a *authenticator) authenticateX509(ctx context.Context, chain []*x509.Cert
 		if err := pki.VerifyChain(leaf, chain[1:], roots, now); err != nil {
 			return "", a.fail("unknown_ca", refused(broker.CodeNotAuthorized, "certificate chain is not trusted"))
 		}
-		return AuthCA, nil
+		return iothub.AuthCertificateAuthority, nil
 	}
 	return "", a.fail("wrong_auth_type", refused(broker.CodeNotAuthorized, "identity does not use X.509 authentication"))
 }

@@ -109,7 +109,7 @@ func TestDisabledAndRotatedKeys_G8(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Authentication.SymmetricKey = &hubclient.SymmetricKey{PrimaryKey: strings.Repeat("QUFB", 11) + "QQ==", SecondaryKey: strings.Repeat("QkJC", 11) + "Qg=="}
+	d.Authentication.SymmetricKey = &iothub.SymmetricKey{PrimaryKey: strings.Repeat("QUFB", 11) + "QQ==", SecondaryKey: strings.Repeat("QkJC", 11) + "Qg=="}
 	if _, err := tc.svc.UpdateDevice(ctx, d); err != nil {
 		t.Fatal(err)
 	}

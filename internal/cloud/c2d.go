@@ -42,15 +42,6 @@ type C2DRequest struct {
 	TTL        time.Duration // 0 = default (1 h); at most 48 h
 }
 
-// C2DInfo describes a queued message.
-type C2DInfo struct {
-	MessageID     string    `json:"messageId"`
-	EnqueuedTime  time.Time `json:"enqueuedTime"`
-	ExpiryTime    time.Time `json:"expiryTime"`
-	DeliveryCount int       `json:"deliveryCount"`
-	State         string    `json:"state"`
-}
-
 // c2dQueues owns C2D wake-ups: a closed channel tells a device's pump that a message arrived.
 type c2dQueues struct {
 	mu      sync.Mutex // guards waiters
@@ -86,7 +77,7 @@ func newMessageID() string {
 }
 
 // SendC2D queues a message for a device.
-func (c *Cloud) SendC2D(ctx context.Context, req *C2DRequest) (*C2DInfo, error) {
+func (c *Cloud) SendC2D(ctx context.Context, req *C2DRequest) (*iothub.C2DEntry, error) {
 	ttl := req.TTL
 	if ttl == 0 {
 		ttl = defaultC2DTTL
@@ -125,11 +116,11 @@ func (c *Cloud) SendC2D(ctx context.Context, req *C2DRequest) (*C2DInfo, error) 
 	}
 	c.metrics.c2d.WithLabelValues("enqueued").Inc()
 	c.c2dq.wake(req.DeviceID)
-	return &C2DInfo{MessageID: sys[message.MessageID], EnqueuedTime: now, ExpiryTime: expiry, State: "Enqueued"}, nil
+	return &iothub.C2DEntry{MessageID: sys[message.MessageID], EnqueuedTime: now, ExpiryTime: expiry, State: "Enqueued"}, nil
 }
 
 // ListC2D shows a device's queue.
-func (c *Cloud) ListC2D(ctx context.Context, deviceID string) ([]*C2DInfo, error) {
+func (c *Cloud) ListC2D(ctx context.Context, deviceID string) ([]*iothub.C2DEntry, error) {
 	if _, err := c.reg.getDevice(ctx, deviceID); err != nil {
 		return nil, err
 	}
@@ -138,7 +129,7 @@ func (c *Cloud) ListC2D(ctx context.Context, deviceID string) ([]*C2DInfo, error
 		return nil, err
 	}
 	now := c.now()
-	out := make([]*C2DInfo, 0, len(msgs))
+	out := make([]*iothub.C2DEntry, 0, len(msgs))
 	for _, m := range msgs {
 		var d c2dDoc
 		if err := json.Unmarshal(m.Doc, &d); err != nil {
@@ -148,7 +139,7 @@ func (c *Cloud) ListC2D(ctx context.Context, deviceID string) ([]*C2DInfo, error
 		if !m.Expiry.After(now) {
 			state = "Expired"
 		}
-		out = append(out, &C2DInfo{MessageID: d.System[message.MessageID], EnqueuedTime: d.Enqueued,
+		out = append(out, &iothub.C2DEntry{MessageID: d.System[message.MessageID], EnqueuedTime: d.Enqueued,
 			ExpiryTime: m.Expiry, DeliveryCount: m.DeliveryCount, State: state})
 	}
 	return out, nil

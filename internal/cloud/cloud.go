@@ -239,7 +239,7 @@ func open(ctx context.Context, cfg Config) (*Cloud, error) {
 	}
 	c := &Cloud{cfg: cfg, log: cfg.Logger.With("component", "cloud"), now: cfg.Now, st: st, lock: lock, metrics: newMetrics(),
 		stopping: make(chan struct{}), conns: map[store.Key]*connState{}, seen: map[store.Key]activity{}}
-	c.calls.pending = map[string]chan *MethodResult{}
+	c.calls.pending = map[string]chan *iothub.MethodResult{}
 	c.tarpit = newTarpit(orDefault(cfg.AuthBackoffStep, 100*time.Millisecond), orDefault(cfg.AuthBackoffMax, 2*time.Second))
 	c.c2dq.waiters = map[string]chan struct{}{}
 	c.reg = &registry{st: st, now: cfg.Now, onChange: c.identityChanged}

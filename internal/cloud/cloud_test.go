@@ -10,6 +10,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/message"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
@@ -78,7 +79,7 @@ func TestRegistryCRUD(t *testing.T) {
 func TestEdgeDeviceAndScopes(t *testing.T) {
 	tc := startCloud(t)
 	ctx := tc.ctx()
-	edge, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge1", Capabilities: &hubclient.Capabilities{IotEdge: true}})
+	edge, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge1", Capabilities: &iothub.Capabilities{IoTEdge: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestEdgeDeviceAndScopes(t *testing.T) {
 	if leaf.DeviceScope != edge.DeviceScope || len(leaf.ParentScopes) != 1 || leaf.ParentScopes[0] != edge.DeviceScope {
 		t.Fatalf("leaf scopes: %+v", leaf)
 	}
-	child, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge2", Capabilities: &hubclient.Capabilities{IotEdge: true}, ParentScopes: []string{edge.DeviceScope}})
+	child, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge2", Capabilities: &iothub.Capabilities{IoTEdge: true}, ParentScopes: []string{edge.DeviceScope}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +354,7 @@ func TestMethods(t *testing.T) {
 	key := tc.createDevice("d")
 	ctx := tc.ctx()
 	sec := 1
-	if _, err := tc.svc.InvokeMethod(ctx, "d", "", hubclient.MethodRequest{MethodName: "reboot", ResponseTimeoutInSeconds: sec}); !hubclient.IsStatus(err, http.StatusNotFound) {
+	if _, err := tc.svc.InvokeMethod(ctx, "d", "", iothub.MethodRequest{MethodName: "reboot", ResponseTimeoutInSeconds: new(sec)}); !hubclient.IsStatus(err, http.StatusNotFound) {
 		t.Fatalf("offline device: %v", err)
 	}
 	c := tc.mustConnect("d", "", key, clientOpts{})
@@ -364,15 +365,15 @@ func TestMethods(t *testing.T) {
 		}
 		cl.Publish("$iothub/methods/res/201/?$rid="+rid, 0, false, `{"echo":`+string(m.Payload())+`}`)
 	})
-	res, err := tc.svc.InvokeMethod(ctx, "d", "", hubclient.MethodRequest{MethodName: "reboot", Payload: json.RawMessage(`{"delay":3}`)})
+	res, err := tc.svc.InvokeMethod(ctx, "d", "", iothub.MethodRequest{MethodName: "reboot", Payload: json.RawMessage(`{"delay":3}`)})
 	if err != nil || res.Status != 201 || !strings.Contains(string(res.Payload), `"delay":3`) {
 		t.Fatalf("invoke: %v %+v", err, res)
 	}
-	if _, err := tc.svc.InvokeMethod(ctx, "d", "", hubclient.MethodRequest{MethodName: "slow", ResponseTimeoutInSeconds: sec}); !hubclient.IsStatus(err, http.StatusGatewayTimeout) {
+	if _, err := tc.svc.InvokeMethod(ctx, "d", "", iothub.MethodRequest{MethodName: "slow", ResponseTimeoutInSeconds: new(sec)}); !hubclient.IsStatus(err, http.StatusGatewayTimeout) {
 		t.Fatalf("timeout: %v", err)
 	}
 	big := json.RawMessage(`"` + strings.Repeat("a", 130*1024) + `"`)
-	if _, err := tc.svc.InvokeMethod(ctx, "d", "", hubclient.MethodRequest{MethodName: "big", Payload: big}); !hubclient.IsStatus(err, http.StatusRequestEntityTooLarge) {
+	if _, err := tc.svc.InvokeMethod(ctx, "d", "", iothub.MethodRequest{MethodName: "big", Payload: big}); !hubclient.IsStatus(err, http.StatusRequestEntityTooLarge) {
 		t.Fatalf("oversize payload: %v", err)
 	}
 }
@@ -392,7 +393,7 @@ func TestSessionSurvivesReconnectAndRestart(t *testing.T) {
 	tc.restart()
 	// The Node SDK does not subscribe again after a token-renewal reconnect (IOTEDGE-REFERENCE §1.4).
 	tc.mustConnect("d", "", key, clientOpts{onMessage: handler})
-	res, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", hubclient.MethodRequest{MethodName: "ping", ConnectTimeoutInSeconds: 5})
+	res, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", iothub.MethodRequest{MethodName: "ping", ConnectTimeoutInSeconds: new(5)})
 	if err != nil || res.Status != 200 {
 		t.Fatalf("method after reconnect: %v %+v", err, res)
 	}
@@ -428,7 +429,7 @@ func TestDeletedIdentityLosesItsSession(t *testing.T) {
 	}
 	key = tc.createDevice("d")
 	tc.mustConnect("d", "", key, clientOpts{})
-	if _, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", hubclient.MethodRequest{MethodName: "ping", ResponseTimeoutInSeconds: 5}); !hubclient.IsStatus(err, http.StatusNotFound) {
+	if _, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", iothub.MethodRequest{MethodName: "ping", ResponseTimeoutInSeconds: new(5)}); !hubclient.IsStatus(err, http.StatusNotFound) {
 		t.Fatalf("old subscription restored for a new identity: %v", err)
 	}
 }
@@ -458,7 +459,7 @@ func TestWillPublishedOnAbnormalClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool { return !c.IsConnectionOpen() }, "disabled device still connected")
-	var evs []hubclient.Event
+	var evs []iothub.Event
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		evs, _ = tc.svc.Events(tc.ctx(), hubclient.EventFilter{DeviceID: "w"}, 0, 10)
 		return len(evs) == 1

@@ -23,20 +23,8 @@ type storedEvent struct {
 	Body       []byte            `json:"body"`
 }
 
-// Event is the JSON served by the events API and the SSE stream.
-type Event struct {
-	SequenceNumber   int64             `json:"sequenceNumber"`
-	EnqueuedTime     time.Time         `json:"enqueuedTime"`
-	DeviceID         string            `json:"deviceId"`
-	ModuleID         string            `json:"moduleId,omitempty"`
-	SystemProperties map[string]string `json:"systemProperties"`
-	Properties       map[string]string `json:"properties"`
-	Body             json.RawMessage   `json:"body"`
-	BodyBase64       string            `json:"bodyBase64,omitempty"`
-}
-
-func toEvent(seq int64, se *eventRecord) *Event {
-	out := &Event{SequenceNumber: seq, EnqueuedTime: se.Enqueued, DeviceID: se.DeviceID, ModuleID: se.ModuleID,
+func toEvent(seq int64, se *eventRecord) *iothub.Event {
+	out := &iothub.Event{SequenceNumber: seq, EnqueuedTime: se.Enqueued, DeviceID: se.DeviceID, ModuleID: se.ModuleID,
 		SystemProperties: map[string]string{}, Properties: se.Properties}
 	if out.Properties == nil {
 		out.Properties = map[string]string{}
@@ -188,7 +176,7 @@ const readBatch = 256
 
 // scan calls fn for the events after seq matching f, in order, up to the last one committed
 // when it started, until fn returns false or fails. Events past retention are skipped.
-func (l *eventLog) scan(after int64, f EventFilter, fn func(*Event) (bool, error)) (int64, error) {
+func (l *eventLog) scan(after int64, f EventFilter, fn func(*iothub.Event) (bool, error)) (int64, error) {
 	last := int64(l.log.Last())
 	for after < last {
 		recs, err := l.log.Read(uint64(after), readBatch, 1<<20)
@@ -226,9 +214,9 @@ func (l *eventLog) scan(after int64, f EventFilter, fn func(*Event) (bool, error
 
 // Read returns up to limit events after seq matching f; none is an empty slice, not nil, so
 // that GET /events answers [] rather than null.
-func (l *eventLog) Read(ctx context.Context, after int64, f EventFilter, limit int) ([]*Event, error) {
-	out := []*Event{}
-	_, err := l.scan(after, f, func(ev *Event) (bool, error) {
+func (l *eventLog) Read(ctx context.Context, after int64, f EventFilter, limit int) ([]*iothub.Event, error) {
+	out := []*iothub.Event{}
+	_, err := l.scan(after, f, func(ev *iothub.Event) (bool, error) {
 		out = append(out, ev)
 		return len(out) < limit && ctx.Err() == nil, nil
 	})
@@ -239,11 +227,11 @@ func (l *eventLog) Read(ctx context.Context, after int64, f EventFilter, limit i
 }
 
 // Follow calls fn for every event after seq matching f, as they are committed, until ctx ends or fn fails.
-func (l *eventLog) Follow(ctx context.Context, after int64, f EventFilter, fn func(*Event) error) error {
+func (l *eventLog) Follow(ctx context.Context, after int64, f EventFilter, fn func(*iothub.Event) error) error {
 	for {
 		_, changed := l.watch()
 		var err error
-		after, err = l.scan(after, f, func(ev *Event) (bool, error) {
+		after, err = l.scan(after, f, func(ev *iothub.Event) (bool, error) {
 			return ctx.Err() == nil, fn(ev)
 		})
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
@@ -24,7 +25,7 @@ func TestEventStreamFollowsLiveAndHistory(t *testing.T) {
 	got := make(chan string, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- tc.svc.StreamEvents(ctx, hubclient.EventFilter{DeviceID: "s"}, "start", func(ev hubclient.Event) error {
+		done <- tc.svc.StreamEvents(ctx, hubclient.EventFilter{DeviceID: "s"}, "start", func(ev iothub.Event) error {
 			got <- string(ev.Body)
 			return nil
 		})

@@ -19,6 +19,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/outpost-iot/outpost/internal/hubclient"
+	"github.com/outpost-iot/outpost/internal/iothub"
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
 	"github.com/outpost-iot/outpost/internal/pki"
 	"github.com/outpost-iot/outpost/internal/testutil"
@@ -363,7 +364,7 @@ func TestHTTPS_D1_ReadTimeoutSparesLongRequests(t *testing.T) {
 			cl.Publish("$iothub/methods/res/200/?$rid="+rid, 0, false, `{"late":true}`)
 		})
 	})
-	res, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", hubclient.MethodRequest{MethodName: "slow", ResponseTimeoutInSeconds: 10})
+	res, err := tc.svc.InvokeMethod(tc.ctx(), "d", "", iothub.MethodRequest{MethodName: "slow", ResponseTimeoutInSeconds: new(10)})
 	if err != nil || res.Status != 200 {
 		t.Fatalf("slow method: %v %+v", err, res)
 	}

@@ -15,76 +15,12 @@ import (
 	"github.com/outpost-iot/outpost/internal/pki"
 )
 
-// Authentication types as IoT Hub names them.
-const (
-	AuthSAS        = "sas"
-	AuthSelfSigned = "selfSigned"
-	AuthCA         = "certificateAuthority"
-	AuthNone       = "none"
-)
-
-// SymmetricKey holds an identity's two SAS keys (base64).
-type SymmetricKey struct {
-	PrimaryKey   string `json:"primaryKey"`
-	SecondaryKey string `json:"secondaryKey"`
-}
-
-// X509Thumbprint holds the thumbprints of a self-signed X.509 identity.
-type X509Thumbprint struct {
-	PrimaryThumbprint   *string `json:"primaryThumbprint"`
-	SecondaryThumbprint *string `json:"secondaryThumbprint"`
-}
-
-// Authentication is the authentication mechanism of a device or module.
-type Authentication struct {
-	SymmetricKey   *SymmetricKey   `json:"symmetricKey"`
-	X509Thumbprint *X509Thumbprint `json:"x509Thumbprint"`
-	Type           string          `json:"type"`
-}
-
-// Capabilities of a device.
-type Capabilities struct {
-	IoTEdge bool `json:"iotEdge"`
-}
-
-// Device is a device identity with IoT Hub's JSON shape.
-type Device struct {
-	DeviceID                   string         `json:"deviceId"`
-	GenerationID               string         `json:"generationId"`
-	ETag                       string         `json:"etag"`
-	ConnectionState            string         `json:"connectionState"`
-	Status                     string         `json:"status"`
-	StatusReason               *string        `json:"statusReason"`
-	ConnectionStateUpdatedTime time.Time      `json:"connectionStateUpdatedTime"`
-	StatusUpdatedTime          time.Time      `json:"statusUpdatedTime"`
-	LastActivityTime           time.Time      `json:"lastActivityTime"`
-	CloudToDeviceMessageCount  int            `json:"cloudToDeviceMessageCount"`
-	Authentication             Authentication `json:"authentication"`
-	Capabilities               Capabilities   `json:"capabilities"`
-	DeviceScope                string         `json:"deviceScope,omitempty"`
-	ParentScopes               []string       `json:"parentScopes"`
-}
-
-// Module is a module identity with IoT Hub's JSON shape.
-type Module struct {
-	ModuleID                   string         `json:"moduleId"`
-	DeviceID                   string         `json:"deviceId"`
-	GenerationID               string         `json:"generationId"`
-	ETag                       string         `json:"etag"`
-	ManagedBy                  string         `json:"managedBy,omitempty"`
-	ConnectionState            string         `json:"connectionState"`
-	ConnectionStateUpdatedTime time.Time      `json:"connectionStateUpdatedTime"`
-	LastActivityTime           time.Time      `json:"lastActivityTime"`
-	CloudToDeviceMessageCount  int            `json:"cloudToDeviceMessageCount"`
-	Authentication             Authentication `json:"authentication"`
-}
-
 // identity is what authentication needs of a device or a module.
 type identity struct {
 	DeviceID, ModuleID string
 	GenerationID       string
 	Enabled            bool
-	Auth               Authentication
+	Auth               iothub.Authentication
 	DeviceScope        string
 	ParentScopes       []string
 	Edge               bool
@@ -93,13 +29,15 @@ type identity struct {
 	DeviceETag, ModuleETag string
 }
 
-func (d *Device) identity() *identity {
+// deviceIdentity is what authentication needs of a device.
+func deviceIdentity(d *iothub.Device) *identity {
 	return &identity{DeviceID: d.DeviceID, GenerationID: d.GenerationID, Enabled: d.Status == "enabled",
 		Auth: d.Authentication, DeviceScope: d.DeviceScope, ParentScopes: d.ParentScopes, Edge: d.Capabilities.IoTEdge,
 		DeviceETag: d.ETag}
 }
 
-func (m *Module) identity(device *Device) *identity {
+// moduleIdentity is what authentication needs of a module of device.
+func moduleIdentity(m *iothub.Module, device *iothub.Device) *identity {
 	return &identity{DeviceID: m.DeviceID, ModuleID: m.ModuleID, GenerationID: m.GenerationID,
 		Enabled: device.Status == "enabled", Auth: m.Authentication, DeviceScope: device.DeviceScope,
 		ParentScopes: device.ParentScopes, Edge: device.Capabilities.IoTEdge, DeviceETag: device.ETag, ModuleETag: m.ETag}
@@ -162,15 +100,15 @@ func describeChar(s string, r rune) string {
 }
 
 // normalizeAuth validates an identity's authentication and generates missing SAS keys.
-func normalizeAuth(a *Authentication) error {
+func normalizeAuth(a *iothub.Authentication) error {
 	if a.Type == "" {
-		a.Type = AuthSAS
+		a.Type = iothub.AuthSAS
 	}
 	switch a.Type {
-	case AuthSAS:
+	case iothub.AuthSAS:
 		a.X509Thumbprint = nil
 		if a.SymmetricKey == nil {
-			a.SymmetricKey = &SymmetricKey{}
+			a.SymmetricKey = &iothub.SymmetricKey{}
 		}
 		for _, k := range []*string{&a.SymmetricKey.PrimaryKey, &a.SymmetricKey.SecondaryKey} {
 			if *k == "" {
@@ -182,7 +120,7 @@ func normalizeAuth(a *Authentication) error {
 				return iothub.NewError(iothub.CodeArgumentInvalid, "symmetric keys must be base64 of 16 to 64 bytes")
 			}
 		}
-	case AuthSelfSigned:
+	case iothub.AuthSelfSigned:
 		a.SymmetricKey = nil
 		if a.X509Thumbprint == nil || a.X509Thumbprint.PrimaryThumbprint == nil || *a.X509Thumbprint.PrimaryThumbprint == "" {
 			return iothub.NewError(iothub.CodeArgumentInvalid, "a self-signed X.509 identity needs a primary thumbprint")
@@ -192,13 +130,13 @@ func normalizeAuth(a *Authentication) error {
 				return iothub.NewError(iothub.CodeArgumentInvalid, "thumbprint %q is not 40 or 64 hex digits", *t)
 			}
 		}
-	case AuthCA, AuthNone:
+	case iothub.AuthCertificateAuthority, iothub.AuthNone:
 		a.SymmetricKey, a.X509Thumbprint = nil, nil
 	default:
 		return iothub.NewError(iothub.CodeArgumentInvalid, "unknown authentication type %q", a.Type)
 	}
 	if a.X509Thumbprint == nil {
-		a.X509Thumbprint = &X509Thumbprint{}
+		a.X509Thumbprint = &iothub.X509Thumbprint{}
 	}
 	return nil
 }

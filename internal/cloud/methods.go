@@ -13,20 +13,6 @@ import (
 	"github.com/outpost-iot/outpost/internal/mqtt/broker"
 )
 
-// MethodRequest is the body of POST /twins/{id}[/modules/{mid}]/methods (IOTEDGE-REFERENCE §1.8).
-type MethodRequest struct {
-	MethodName               string          `json:"methodName"`
-	Payload                  json.RawMessage `json:"payload"`
-	ResponseTimeoutInSeconds *int            `json:"responseTimeoutInSeconds"`
-	ConnectTimeoutInSeconds  *int            `json:"connectTimeoutInSeconds"`
-}
-
-// MethodResult is what the device answered.
-type MethodResult struct {
-	Status  int             `json:"status"`
-	Payload json.RawMessage `json:"payload"`
-}
-
 const (
 	defaultMethodTimeout = 30 * time.Second
 	maxMethodTimeout     = 300 * time.Second
@@ -37,12 +23,12 @@ const (
 type methodCalls struct {
 	next    atomic.Uint64
 	mu      sync.Mutex // guards pending
-	pending map[string]chan *MethodResult
+	pending map[string]chan *iothub.MethodResult
 }
 
-func (m *methodCalls) register(client string) (string, chan *MethodResult) {
+func (m *methodCalls) register(client string) (string, chan *iothub.MethodResult) {
 	rid := strconv.FormatUint(m.next.Add(1), 16)
-	ch := make(chan *MethodResult, 1)
+	ch := make(chan *iothub.MethodResult, 1)
 	m.mu.Lock()
 	m.pending[client+"\x00"+rid] = ch
 	m.mu.Unlock()
@@ -56,7 +42,7 @@ func (m *methodCalls) forget(client, rid string) {
 }
 
 // resolve hands a response to its waiting call; unknown or late responses are dropped.
-func (m *methodCalls) resolve(client, rid string, res *MethodResult) {
+func (m *methodCalls) resolve(client, rid string, res *iothub.MethodResult) {
 	m.mu.Lock()
 	ch, ok := m.pending[client+"\x00"+rid]
 	delete(m.pending, client+"\x00"+rid)
@@ -78,7 +64,7 @@ func seconds(v *int, def time.Duration) (time.Duration, error) {
 }
 
 // InvokeMethod calls a direct method on a device or module and waits for its answer.
-func (c *Cloud) InvokeMethod(ctx context.Context, k store.Key, req *MethodRequest) (*MethodResult, error) {
+func (c *Cloud) InvokeMethod(ctx context.Context, k store.Key, req *iothub.MethodRequest) (*iothub.MethodResult, error) {
 	if req.MethodName == "" {
 		return nil, iothub.NewError(iothub.CodeArgumentInvalid, "methodName is required")
 	}
@@ -154,5 +140,5 @@ func (c *Cloud) methodResponse(client string, status int, rid string, body []byt
 		s, _ := json.Marshal(string(body))
 		payload = s
 	}
-	c.calls.resolve(client, rid, &MethodResult{Status: status, Payload: payload})
+	c.calls.resolve(client, rid, &iothub.MethodResult{Status: status, Payload: payload})
 }

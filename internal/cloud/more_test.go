@@ -95,7 +95,7 @@ func TestC2DMaxDeliveryCount(t *testing.T) {
 func TestApplyConfigurationContent(t *testing.T) {
 	tc := startCloud(t)
 	ctx := tc.ctx()
-	if _, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge", Capabilities: &hubclient.Capabilities{IotEdge: true}}); err != nil {
+	if _, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge", Capabilities: &iothub.Capabilities{IoTEdge: true}}); err != nil {
 		t.Fatal(err)
 	}
 	manifest := `{"modulesContent":{
@@ -145,7 +145,7 @@ func TestApplyConfigurationContent(t *testing.T) {
 func TestEdgeHubActsOnBehalfOfChildren(t *testing.T) {
 	tc := startCloud(t)
 	ctx := tc.ctx()
-	edge, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge", Capabilities: &hubclient.Capabilities{IotEdge: true}})
+	edge, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge", Capabilities: &iothub.Capabilities{IoTEdge: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestTwinNumberBeyondFloat64(t *testing.T) {
 		t.Errorf("device twin no longer readable: %v", err)
 	}
 
-	if _, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge", Capabilities: &hubclient.Capabilities{IotEdge: true}}); err != nil {
+	if _, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "edge", Capabilities: &iothub.Capabilities{IoTEdge: true}}); err != nil {
 		t.Fatal(err)
 	}
 	err := tc.svc.ApplyConfigurationContent(ctx, "edge", json.RawMessage(

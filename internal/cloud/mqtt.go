@@ -68,7 +68,7 @@ func (c *Cloud) connect(ctx context.Context, req *broker.ConnectRequest) (broker
 func (c *Cloud) authenticateConnect(ctx context.Context, req *broker.ConnectRequest, id *identity) (string, time.Time, error) {
 	if req.HasPassword {
 		expiry, err := c.auth.authenticateSAS(ctx, string(req.Password), id)
-		return AuthSAS, expiry, err
+		return iothub.AuthSAS, expiry, err
 	}
 	var chain []*x509.Certificate
 	if req.TLS != nil {
@@ -184,7 +184,7 @@ func (s *session) telemetryMessage(t iothub.PublishTopic, p *broker.Publish) (*m
 }
 
 // stampedAuthType names an authentication method as iothub-connection-auth-method does.
-var stampedAuthType = map[string]string{AuthSAS: "sas", AuthSelfSigned: "x509Certificate", AuthCA: "x509CA"}
+var stampedAuthType = map[string]string{iothub.AuthSAS: "sas", iothub.AuthSelfSigned: "x509Certificate", iothub.AuthCertificateAuthority: "x509CA"}
 
 // authStamp is the iothub-connection-auth-method value of an identity authenticated by method.
 func authStamp(k store.Key, method string) string {
@@ -399,7 +399,7 @@ func (c *Cloud) touch(k store.Key) {
 
 // overlayDevices fills devices' live fields: connection state, activity and C2D queue depth
 // (one query for all of them).
-func (c *Cloud) overlayDevices(ctx context.Context, devs ...*Device) {
+func (c *Cloud) overlayDevices(ctx context.Context, devs ...*iothub.Device) {
 	counts, err := c.st.CountC2DByDevice(ctx, c.now())
 	if err != nil {
 		c.log.Warn("c2d queue depths unavailable", "err", err)
@@ -420,7 +420,7 @@ func (c *Cloud) overlayDevices(ctx context.Context, devs ...*Device) {
 	}
 }
 
-func (c *Cloud) overlayModule(m *Module) {
+func (c *Cloud) overlayModule(m *iothub.Module) {
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
 	k := store.Key{DeviceID: m.DeviceID, ModuleID: m.ModuleID}

@@ -49,24 +49,24 @@ func newTwinDoc() ([]byte, error) {
 }
 
 // getDevice loads a device.
-func (r *registry) getDevice(ctx context.Context, id string) (*Device, error) {
+func (r *registry) getDevice(ctx context.Context, id string) (*iothub.Device, error) {
 	k := store.Key{DeviceID: id}
 	doc, err := r.st.GetIdentity(ctx, k)
 	if err != nil {
 		return nil, mapStoreErr(err, k)
 	}
-	d := &Device{}
+	d := &iothub.Device{}
 	return d, decodeJSON(doc, d)
 }
 
 // getModule loads a module.
-func (r *registry) getModule(ctx context.Context, deviceID, moduleID string) (*Module, error) {
+func (r *registry) getModule(ctx context.Context, deviceID, moduleID string) (*iothub.Module, error) {
 	k := store.Key{DeviceID: deviceID, ModuleID: moduleID}
 	doc, err := r.st.GetIdentity(ctx, k)
 	if err != nil {
 		return nil, mapStoreErr(err, k)
 	}
-	m := &Module{}
+	m := &iothub.Module{}
 	return m, decodeJSON(doc, m)
 }
 
@@ -77,17 +77,17 @@ func (r *registry) lookup(ctx context.Context, k store.Key) (*identity, error) {
 		return nil, err
 	}
 	if k.ModuleID == "" {
-		return d.identity(), nil
+		return deviceIdentity(d), nil
 	}
 	m, err := r.getModule(ctx, k.DeviceID, k.ModuleID)
 	if err != nil {
 		return nil, err
 	}
-	return m.identity(d), nil
+	return moduleIdentity(m, d), nil
 }
 
 // createDevice creates a device (and, for edge devices, its system modules).
-func (r *registry) createDevice(ctx context.Context, in *Device) (*Device, error) {
+func (r *registry) createDevice(ctx context.Context, in *iothub.Device) (*iothub.Device, error) {
 	if err := validateID("device", in.DeviceID); err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (r *registry) createDevice(ctx context.Context, in *Device) (*Device, error
 	}
 	if d.Capabilities.IoTEdge {
 		for _, mid := range systemModules {
-			m := &Module{ModuleID: mid, DeviceID: d.DeviceID}
+			m := &iothub.Module{ModuleID: mid, DeviceID: d.DeviceID}
 			if _, err := r.createModule(ctx, m); err != nil {
 				return nil, err
 			}
@@ -126,7 +126,7 @@ func (r *registry) createDevice(ctx context.Context, in *Device) (*Device, error
 
 // resolveScopes checks and completes the parent/child relationship of a new or updated device.
 // An edge device gets its own scope; a leaf's deviceScope names its parent edge's scope.
-func (r *registry) resolveScopes(ctx context.Context, d *Device) error {
+func (r *registry) resolveScopes(ctx context.Context, d *iothub.Device) error {
 	parent := d.DeviceScope
 	if d.Capabilities.IoTEdge {
 		if len(d.ParentScopes) > 0 {
@@ -154,7 +154,7 @@ func (r *registry) resolveScopes(ctx context.Context, d *Device) error {
 }
 
 // edgeByScope finds the edge device that owns a device scope.
-func (r *registry) edgeByScope(ctx context.Context, scope string) (*Device, error) {
+func (r *registry) edgeByScope(ctx context.Context, scope string) (*iothub.Device, error) {
 	rest, ok := strings.CutPrefix(scope, "ms-azure-iot-edge://")
 	i := strings.LastIndex(rest, "-")
 	if !ok || i <= 0 {
@@ -180,11 +180,11 @@ func (r *registry) insert(ctx context.Context, k store.Key, v any) error {
 }
 
 // updateDevice replaces a device's mutable fields, honouring If-Match.
-func (r *registry) updateDevice(ctx context.Context, in *Device, ifMatch string) (*Device, error) {
+func (r *registry) updateDevice(ctx context.Context, in *iothub.Device, ifMatch string) (*iothub.Device, error) {
 	k := store.Key{DeviceID: in.DeviceID}
-	var out Device
+	var out iothub.Device
 	_, err := r.st.UpdateIdentity(ctx, k, func(doc []byte) ([]byte, error) {
-		var cur Device
+		var cur iothub.Device
 		if err := decodeJSON(doc, &cur); err != nil {
 			return nil, err
 		}
@@ -252,16 +252,16 @@ func (r *registry) deleteIdentity(ctx context.Context, k store.Key, ifMatch stri
 	return nil
 }
 
-func (r *registry) listDevices(ctx context.Context, top int) ([]*Device, error) {
+func (r *registry) listDevices(ctx context.Context, top int) ([]*iothub.Device, error) {
 	docs, err := r.st.ListDevices(ctx, top)
 	if err != nil {
 		return nil, err
 	}
-	return decodeAll[Device](docs)
+	return decodeAll[iothub.Device](docs)
 }
 
 // createModule creates a module on an existing device.
-func (r *registry) createModule(ctx context.Context, in *Module) (*Module, error) {
+func (r *registry) createModule(ctx context.Context, in *iothub.Module) (*iothub.Module, error) {
 	if err := validateID("module", in.ModuleID); err != nil {
 		return nil, err
 	}
@@ -281,11 +281,11 @@ func (r *registry) createModule(ctx context.Context, in *Module) (*Module, error
 }
 
 // updateModule replaces a module's mutable fields, honouring If-Match.
-func (r *registry) updateModule(ctx context.Context, in *Module, ifMatch string) (*Module, error) {
+func (r *registry) updateModule(ctx context.Context, in *iothub.Module, ifMatch string) (*iothub.Module, error) {
 	k := store.Key{DeviceID: in.DeviceID, ModuleID: in.ModuleID}
-	var out Module
+	var out iothub.Module
 	_, err := r.st.UpdateIdentity(ctx, k, func(doc []byte) ([]byte, error) {
-		var cur Module
+		var cur iothub.Module
 		if err := decodeJSON(doc, &cur); err != nil {
 			return nil, err
 		}
@@ -314,7 +314,7 @@ func (r *registry) deleteModule(ctx context.Context, deviceID, moduleID, ifMatch
 	return r.deleteIdentity(ctx, store.Key{DeviceID: deviceID, ModuleID: moduleID}, ifMatch)
 }
 
-func (r *registry) listModules(ctx context.Context, deviceID string) ([]*Module, error) {
+func (r *registry) listModules(ctx context.Context, deviceID string) ([]*iothub.Module, error) {
 	if _, err := r.getDevice(ctx, deviceID); err != nil {
 		return nil, err
 	}
@@ -322,7 +322,7 @@ func (r *registry) listModules(ctx context.Context, deviceID string) ([]*Module,
 	if err != nil {
 		return nil, err
 	}
-	return decodeAll[Module](docs)
+	return decodeAll[iothub.Module](docs)
 }
 
 func (r *registry) changed(k store.Key) {
@@ -333,8 +333,8 @@ func (r *registry) changed(k store.Key) {
 
 // keepKeys keeps an identity's SAS keys when an update omits them, so that an update of other
 // fields never rotates keys by accident.
-func keepKeys(next *Authentication, cur Authentication) {
-	if next.Type != "" && next.Type != AuthSAS || cur.SymmetricKey == nil {
+func keepKeys(next *iothub.Authentication, cur iothub.Authentication) {
+	if next.Type != "" && next.Type != iothub.AuthSAS || cur.SymmetricKey == nil {
 		return
 	}
 	if next.SymmetricKey == nil || next.SymmetricKey.PrimaryKey == "" && next.SymmetricKey.SecondaryKey == "" {

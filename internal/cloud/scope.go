@@ -9,21 +9,14 @@ import (
 	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
-// scopeResult is the device-scope API answer (IOTEDGE-REFERENCE §3.5).
-type scopeResult struct {
-	Devices          []*Device `json:"devices"`
-	Modules          []*Module `json:"modules"`
-	ContinuationLink *string   `json:"continuationLink"`
-}
-
 // scopeOf returns the identities an edge device's hub serves: the edge itself and its modules,
 // the devices whose scope places them under it, and the modules of child edge devices.
-func (c *Cloud) scopeOf(ctx context.Context, edge *Device) (*scopeResult, error) {
+func (c *Cloud) scopeOf(ctx context.Context, edge *iothub.Device) (*iothub.ScopeResult, error) {
 	all, err := c.reg.listDevices(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
-	res := &scopeResult{Devices: []*Device{}, Modules: []*Module{}}
+	res := &iothub.ScopeResult{Devices: []*iothub.Device{}, Modules: []*iothub.Module{}}
 	for _, d := range all {
 		if !inScope(d, edge) {
 			continue
@@ -42,13 +35,13 @@ func (c *Cloud) scopeOf(ctx context.Context, edge *Device) (*scopeResult, error)
 
 // inScope reports whether the hub of edge serves device d: the edge itself, the devices whose
 // scope places them under it, and child edge devices (whose modules it serves too).
-func inScope(d, edge *Device) bool {
+func inScope(d, edge *iothub.Device) bool {
 	return d.DeviceID == edge.DeviceID || (!d.Capabilities.IoTEdge && d.DeviceScope == edge.DeviceScope) ||
 		slices.Contains(d.ParentScopes, edge.DeviceScope)
 }
 
 // targetEdge resolves the target of an auth chain "target;...;actor" for actor edge id.
-func (c *Cloud) targetEdge(ctx context.Context, actor, chain string) (*Device, error) {
+func (c *Cloud) targetEdge(ctx context.Context, actor, chain string) (*iothub.Device, error) {
 	ids := strings.Split(chain, ";")
 	if chain == "" {
 		ids = []string{actor}
@@ -57,7 +50,7 @@ func (c *Cloud) targetEdge(ctx context.Context, actor, chain string) (*Device, e
 		return nil, iothub.NewError(iothub.CodeIotHubUnauthorizedAccess, "auth chain %q does not end with %s", chain, actor)
 	}
 	// Every link must be an enabled edge device that is the parent of the previous one.
-	var child *Device
+	var child *iothub.Device
 	for i := len(ids) - 1; i >= 0; i-- {
 		d, err := c.reg.getDevice(ctx, ids[i])
 		if err != nil {
@@ -132,7 +125,7 @@ func (c *Cloud) handleOnBehalfOf(w http.ResponseWriter, r *http.Request, _ *prin
 	if err != nil {
 		return err
 	}
-	res := &scopeResult{Devices: []*Device{d}, Modules: []*Module{}}
+	res := &iothub.ScopeResult{Devices: []*iothub.Device{d}, Modules: []*iothub.Module{}}
 	if d.Capabilities.IoTEdge && req.TargetModuleID != "" {
 		mods, err := c.reg.listModules(ctx, d.DeviceID)
 		if err != nil {

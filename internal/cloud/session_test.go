@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/outpost-iot/outpost/internal/cloud/store"
+	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
 // TestSessionNoticesChangesBeforeOnline: an identity changed between authentication and the
@@ -16,7 +17,7 @@ func TestSessionNoticesChangesBeforeOnline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.close()
-	d, err := c.reg.createDevice(ctx, &Device{DeviceID: "d"})
+	d, err := c.reg.createDevice(ctx, &iothub.Device{DeviceID: "d"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestSessionNoticesChangesBeforeOnline(t *testing.T) {
 	if s.stillValid() {
 		t.Fatal("identity disabled while connecting was accepted")
 	}
-	if _, err := c.reg.createModule(ctx, &Module{DeviceID: "d", ModuleID: "m"}); err != nil {
+	if _, err := c.reg.createModule(ctx, &iothub.Module{DeviceID: "d", ModuleID: "m"}); err != nil {
 		t.Fatal(err)
 	}
 	mk := store.Key{DeviceID: "d", ModuleID: "m"}
@@ -47,7 +48,7 @@ func TestSessionNoticesChangesBeforeOnline(t *testing.T) {
 	mid, _ := c.reg.lookup(ctx, mk)
 	ms := &session{c: c, key: mk, deviceETag: mid.DeviceETag, moduleETag: mid.ModuleETag}
 	m, _ := c.reg.getModule(ctx, "d", "m")
-	m.Authentication.SymmetricKey = &SymmetricKey{PrimaryKey: newKey(), SecondaryKey: newKey()}
+	m.Authentication.SymmetricKey = &iothub.SymmetricKey{PrimaryKey: newKey(), SecondaryKey: newKey()}
 	if _, err := c.reg.updateModule(ctx, m, "*"); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,10 @@ import (
 	"github.com/outpost-iot/outpost/internal/twin"
 )
 
-// twinPatch is the service-side twin document (PATCH merges it, PUT replaces with it).
+// twinPatch is the service-side twin document (PATCH merges it, PUT replaces with it). It is
+// the writable part of hubclient.Twin, kept here on purpose: the other members of a twin a
+// client sends back are read-only and ignored, so they are not decoded (a malformed one must not
+// fail the write), and a nil Properties tells an absent section from an empty one.
 type twinPatch struct {
 	Tags       map[string]any `json:"tags"`
 	Properties *struct {

@@ -68,8 +68,8 @@ func (c *Client) SendC2D(ctx context.Context, deviceID string, m C2DMessage) (*C
 }
 
 // ListC2D lists the messages queued for a device.
-func (c *Client) ListC2D(ctx context.Context, deviceID string) ([]C2DEntry, error) {
-	var out []C2DEntry
+func (c *Client) ListC2D(ctx context.Context, deviceID string) ([]iothub.C2DEntry, error) {
+	var out []iothub.C2DEntry
 	err := c.do(ctx, &request{method: http.MethodGet, segs: c2dSegs(deviceID)}, &out)
 	return wrap(out, err, "list c2d of %s", deviceID)
 }

@@ -121,14 +121,14 @@ func TestClient_F2_RequestsAreSignedAndRouted(t *testing.T) {
 			return err
 		}, method: "PUT", path: "/twins/d1/modules/m1", ifMatch: "*"},
 		{name: "invoke method", do: func() error {
-			r, err := c.InvokeMethod(ctx, "d1", "", MethodRequest{MethodName: "reboot", ResponseTimeoutInSeconds: 30})
+			r, err := c.InvokeMethod(ctx, "d1", "", iothub.MethodRequest{MethodName: "reboot", ResponseTimeoutInSeconds: new(30)})
 			if err == nil && r.Status != 201 {
 				return errors.New("status not decoded")
 			}
 			return err
 		}, method: "POST", path: "/twins/d1/methods", bodyHas: `"methodName":"reboot","payload":null,"responseTimeoutInSeconds":30,"connectTimeoutInSeconds":0`},
 		{name: "invoke module method", do: func() error {
-			_, err := c.InvokeMethod(ctx, "d1", "m1", MethodRequest{MethodName: "ping", Payload: json.RawMessage(`{"a":1}`)})
+			_, err := c.InvokeMethod(ctx, "d1", "m1", iothub.MethodRequest{MethodName: "ping", Payload: json.RawMessage(`{"a":1}`)})
 			return err
 		}, method: "POST", path: "/twins/d1/modules/m1/methods", bodyHas: `"payload":{"a":1}`},
 		{name: "send c2d", do: func() error {

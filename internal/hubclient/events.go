@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
 // EventFilter selects the events of one device (and optionally one of its modules); the zero
@@ -33,13 +35,13 @@ func (f EventFilter) query() url.Values {
 
 // Events reads stored events from sequence number from (inclusive),
 // at most limit of them (0: the hub's default).
-func (c *Client) Events(ctx context.Context, f EventFilter, from int64, limit int) ([]Event, error) {
+func (c *Client) Events(ctx context.Context, f EventFilter, from int64, limit int) ([]iothub.Event, error) {
 	q := f.query()
 	q.Set("from", strconv.FormatInt(from, 10))
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var out []Event
+	var out []iothub.Event
 	err := c.do(ctx, &request{method: http.MethodGet, segs: []string{"events"}, query: q}, &out)
 	return wrap(out, err, "events")
 }
@@ -65,7 +67,7 @@ const (
 // are skipped, so fn sees each sequence number at most once per call. A block that only sets an
 // id ("id: N" and a blank line) before the first event is taken as the stream's current position:
 // a later reconnect resumes after N rather than at the then-current end.
-func (c *Client) StreamEvents(ctx context.Context, f EventFilter, from string, fn func(Event) error) error {
+func (c *Client) StreamEvents(ctx context.Context, f EventFilter, from string, fn func(iothub.Event) error) error {
 	pos, err := streamStart(from)
 	if err != nil {
 		return err
@@ -93,7 +95,7 @@ type stream struct {
 	filter EventFilter
 	from   string // position for the next connect
 	last   int64  // last delivered sequence number, -1 before the first
-	fn     func(Event) error
+	fn     func(iothub.Event) error
 }
 
 // errDelivered wraps fn's error so that run can tell it from stream errors.
@@ -202,7 +204,7 @@ func (s *stream) deliver(ev sseEvent) error {
 	if ev.Type != "message" {
 		return nil
 	}
-	var e Event
+	var e iothub.Event
 	if err := json.Unmarshal(ev.Data, &e); err != nil {
 		s.c.log.Warn("skipping undecodable event", "id", ev.ID, "err", err)
 		return nil

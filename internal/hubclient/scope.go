@@ -5,14 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-)
 
-// ScopeResult is a page of the device-scope API (IOTEDGE-REFERENCE §3.5).
-type ScopeResult struct {
-	Devices          []Device `json:"devices"`
-	Modules          []Module `json:"modules"`
-	ContinuationLink string   `json:"continuationLink,omitempty"`
-}
+	"github.com/outpost-iot/outpost/internal/iothub"
+)
 
 // scopeSegs is /devices/{edge}/modules/$edgeHub/{op}.
 func scopeSegs(edgeID, op string) []string {
@@ -21,30 +16,30 @@ func scopeSegs(edgeID, op string) []string {
 
 // DevicesAndModulesInTargetDeviceScope pages through the identities in the device scope of the
 // last edge in authChain ("targetEdge;...;edgeID"); continuationLink "" asks for the first page.
-func (c *Client) DevicesAndModulesInTargetDeviceScope(ctx context.Context, edgeID, authChain string, pageSize int, continuationLink string) (*ScopeResult, error) {
+func (c *Client) DevicesAndModulesInTargetDeviceScope(ctx context.Context, edgeID, authChain string, pageSize int, continuationLink string) (*iothub.ScopeResult, error) {
 	body := map[string]any{"pageSize": pageSize, "continuationLink": nil, "authChain": authChain}
 	if continuationLink != "" {
 		body["continuationLink"] = continuationLink
 	}
-	var out ScopeResult
+	var out iothub.ScopeResult
 	err := c.do(ctx, &request{method: http.MethodPost, segs: scopeSegs(edgeID, "devicesAndModulesInTargetDeviceScope"), json: body}, &out)
 	return wrap(&out, err, "device scope of %s", edgeID)
 }
 
 // GetDeviceAndModuleOnBehalfOf reads one identity (a device, or a module when targetModuleID is
 // not "") through edgeID's scope.
-func (c *Client) GetDeviceAndModuleOnBehalfOf(ctx context.Context, edgeID, targetDeviceID, targetModuleID, authChain string) (*ScopeResult, error) {
+func (c *Client) GetDeviceAndModuleOnBehalfOf(ctx context.Context, edgeID, targetDeviceID, targetModuleID, authChain string) (*iothub.ScopeResult, error) {
 	body := map[string]string{"targetDeviceId": targetDeviceID, "authChain": authChain}
 	if targetModuleID != "" {
 		body["targetModuleId"] = targetModuleID
 	}
-	var out ScopeResult
+	var out iothub.ScopeResult
 	err := c.do(ctx, &request{method: http.MethodPost, segs: scopeSegs(edgeID, "getDeviceAndModuleOnBehalfOf"), json: body}, &out)
 	return wrap(&out, err, "identity %s on behalf of %s", targetDeviceID, edgeID)
 }
 
 // DevicesAndModulesInDeviceScope is the legacy (non-nested) scope listing.
-func (c *Client) DevicesAndModulesInDeviceScope(ctx context.Context, edgeID string, deviceCount int, continuationToken string) (*ScopeResult, error) {
+func (c *Client) DevicesAndModulesInDeviceScope(ctx context.Context, edgeID string, deviceCount int, continuationToken string) (*iothub.ScopeResult, error) {
 	q := url.Values{}
 	if deviceCount > 0 {
 		q.Set("deviceCount", strconv.Itoa(deviceCount))
@@ -52,7 +47,7 @@ func (c *Client) DevicesAndModulesInDeviceScope(ctx context.Context, edgeID stri
 	if continuationToken != "" {
 		q.Set("continuationToken", continuationToken)
 	}
-	var out ScopeResult
+	var out iothub.ScopeResult
 	err := c.do(ctx, &request{method: http.MethodGet, segs: scopeSegs(edgeID, "devicesAndModulesInDeviceScope"), query: q}, &out)
 	return wrap(&out, err, "device scope of %s", edgeID)
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
 // sseCases is the fixture table shared by TestReadSSE and FuzzReadSSE's seed corpus.
@@ -113,7 +115,7 @@ func TestStreamEvents_B1_ReconnectResumes(t *testing.T) {
 	defer cancel()
 	var got []int64
 	done := errors.New("done")
-	err := c.StreamEvents(ctx, EventFilter{DeviceID: "d1"}, FromStart, func(e Event) error {
+	err := c.StreamEvents(ctx, EventFilter{DeviceID: "d1"}, FromStart, func(e iothub.Event) error {
 		got = append(got, e.SequenceNumber)
 		if len(got) == 3 {
 			return done
@@ -147,7 +149,7 @@ func TestStreamEvents_ClientErrorStops(t *testing.T) {
 		w.WriteHeader(404)
 		fmt.Fprint(w, `{"Message":"ErrorCode:DeviceNotFound;no such device"}`)
 	})
-	err := hub.client(t).StreamEvents(context.Background(), EventFilter{DeviceID: "x"}, FromEnd, func(Event) error { return nil })
+	err := hub.client(t).StreamEvents(context.Background(), EventFilter{DeviceID: "x"}, FromEnd, func(iothub.Event) error { return nil })
 	if !IsCode(err, "DeviceNotFound") {
 		t.Fatalf("got %v", err)
 	}
@@ -198,7 +200,7 @@ func TestStreamEvents_B1_ResumeFromAnnouncedPosition(t *testing.T) {
 	defer cancel()
 	stop := errors.New("stop")
 	var got []int64
-	err := hub.client(t).StreamEvents(ctx, EventFilter{}, FromEnd, func(e Event) error {
+	err := hub.client(t).StreamEvents(ctx, EventFilter{}, FromEnd, func(e iothub.Event) error {
 		got = append(got, e.SequenceNumber)
 		return stop
 	})
@@ -234,7 +236,7 @@ func TestStreamEvents_B2_IdleStreamReconnects(t *testing.T) {
 	defer cancel()
 	var got []int64
 	stop := errors.New("stop")
-	err = c.StreamEvents(ctx, EventFilter{}, FromStart, func(e Event) error {
+	err = c.StreamEvents(ctx, EventFilter{}, FromStart, func(e iothub.Event) error {
 		got = append(got, e.SequenceNumber)
 		if len(got) == 2 {
 			return stop

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
 // twinSegs is /twins/{id} or /twins/{id}/modules/{mid} (moduleID "" = device twin).
@@ -61,17 +63,29 @@ func (c *Client) writeTwin(ctx context.Context, method, deviceID, moduleID strin
 // InvokeMethod calls a direct method on a device, or on a module when moduleID is not "".
 // A device answering with status >= 400 is not an error: the status is in the result. The hub
 // answers 404 DeviceNotOnline or 504 GatewayTimeout as *Error.
-func (c *Client) InvokeMethod(ctx context.Context, deviceID, moduleID string, req MethodRequest) (*MethodResult, error) {
+func (c *Client) InvokeMethod(ctx context.Context, deviceID, moduleID string, req iothub.MethodRequest) (*iothub.MethodResult, error) {
 	if req.Payload == nil {
 		req.Payload = json.RawMessage("null")
 	}
 	if !json.Valid(req.Payload) {
 		return nil, fmt.Errorf("hubclient: invoke %s on %s: payload is not valid JSON", req.MethodName, twinName(deviceID, moduleID))
 	}
-	wait := time.Duration(req.ResponseTimeoutInSeconds+req.ConnectTimeoutInSeconds) * time.Second
-	var out MethodResult
+	if req.ConnectTimeoutInSeconds == nil {
+		// The hub's default, sent as hubclient always has.
+		req.ConnectTimeoutInSeconds = new(0)
+	}
+	wait := time.Duration(orZero(req.ResponseTimeoutInSeconds)+orZero(req.ConnectTimeoutInSeconds)) * time.Second
+	var out iothub.MethodResult
 	err := c.do(ctx, &request{method: http.MethodPost, segs: twinSegs(deviceID, moduleID, "methods"), json: req, timeout: wait}, &out)
 	return wrap(&out, err, "invoke %s on %s", req.MethodName, twinName(deviceID, moduleID))
+}
+
+// orZero is *v, or 0 for nil (a timeout left to the hub's default).
+func orZero(v *int) int {
+	if v == nil {
+		return 0
+	}
+	return *v
 }
 
 // ApplyConfigurationContent applies a deployment to an edge device. content is the manifest JSON

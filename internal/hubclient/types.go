@@ -1,37 +1,40 @@
 package hubclient
 
-import "encoding/json"
-
-// Authentication types of devices and modules (Azure's "authentication.type").
-const (
-	AuthSAS                  = "sas"
-	AuthSelfSigned           = "selfSigned"
-	AuthCertificateAuthority = "certificateAuthority"
-	AuthNone                 = "none"
+import (
+	"github.com/outpost-iot/outpost/internal/iothub"
 )
 
-// Device is a device identity in Azure's JSON shape. Timestamps are kept as the strings the hub sent.
+// The wire types shared with the cloud and the edge hub are in internal/iothub (keys,
+// capabilities, authentication types, the device-scope page, methods, events, the C2D queue).
+// Device, Module, Authentication, X509Thumbprint, Twin and Certificate stay here on purpose: they
+// are a client's view of the same JSON, not the hub's. iothub.Device writes every member (null
+// when unset, zero times) as a hub must; these keep timestamps as the strings the hub sent, tell
+// a member the hub left out from a zero one, and leave out what is empty, both when
+// `outpost device show --json` or `outpost ca list --json` prints what the hub sent (internal/cli's
+// golden files pin it) and when a PUT sends only what the caller set.
+
+// Device is a device identity in Azure's JSON shape, as a client holds it (see above).
 type Device struct {
-	DeviceID                   string          `json:"deviceId"`
-	GenerationID               string          `json:"generationId,omitempty"`
-	ETag                       string          `json:"etag,omitempty"`
-	ConnectionState            string          `json:"connectionState,omitempty"`
-	Status                     string          `json:"status,omitempty"`
-	StatusReason               string          `json:"statusReason,omitempty"`
-	ConnectionStateUpdatedTime string          `json:"connectionStateUpdatedTime,omitempty"`
-	StatusUpdatedTime          string          `json:"statusUpdatedTime,omitempty"`
-	LastActivityTime           string          `json:"lastActivityTime,omitempty"`
-	CloudToDeviceMessageCount  int             `json:"cloudToDeviceMessageCount"`
-	Authentication             *Authentication `json:"authentication,omitempty"`
-	Capabilities               *Capabilities   `json:"capabilities,omitempty"`
-	DeviceScope                string          `json:"deviceScope,omitempty"`
-	ParentScopes               []string        `json:"parentScopes,omitempty"`
+	DeviceID                   string               `json:"deviceId"`
+	GenerationID               string               `json:"generationId,omitempty"`
+	ETag                       string               `json:"etag,omitempty"`
+	ConnectionState            string               `json:"connectionState,omitempty"`
+	Status                     string               `json:"status,omitempty"`
+	StatusReason               string               `json:"statusReason,omitempty"`
+	ConnectionStateUpdatedTime string               `json:"connectionStateUpdatedTime,omitempty"`
+	StatusUpdatedTime          string               `json:"statusUpdatedTime,omitempty"`
+	LastActivityTime           string               `json:"lastActivityTime,omitempty"`
+	CloudToDeviceMessageCount  int                  `json:"cloudToDeviceMessageCount"`
+	Authentication             *Authentication      `json:"authentication,omitempty"`
+	Capabilities               *iothub.Capabilities `json:"capabilities,omitempty"`
+	DeviceScope                string               `json:"deviceScope,omitempty"`
+	ParentScopes               []string             `json:"parentScopes,omitempty"`
 }
 
 // IsEdge reports whether the device is an IoT Edge device.
-func (d *Device) IsEdge() bool { return d.Capabilities != nil && d.Capabilities.IotEdge }
+func (d *Device) IsEdge() bool { return d.Capabilities != nil && d.Capabilities.IoTEdge }
 
-// Module is a module identity in Azure's JSON shape.
+// Module is a module identity in Azure's JSON shape, as a client holds it (see above).
 type Module struct {
 	ModuleID                   string          `json:"moduleId"`
 	DeviceID                   string          `json:"deviceId"`
@@ -47,15 +50,9 @@ type Module struct {
 
 // Authentication holds an identity's credentials.
 type Authentication struct {
-	SymmetricKey   *SymmetricKey   `json:"symmetricKey,omitempty"`
-	X509Thumbprint *X509Thumbprint `json:"x509Thumbprint,omitempty"`
-	Type           string          `json:"type,omitempty"`
-}
-
-// SymmetricKey is a pair of base64 SAS keys.
-type SymmetricKey struct {
-	PrimaryKey   string `json:"primaryKey"`
-	SecondaryKey string `json:"secondaryKey"`
+	SymmetricKey   *iothub.SymmetricKey `json:"symmetricKey,omitempty"`
+	X509Thumbprint *X509Thumbprint      `json:"x509Thumbprint,omitempty"`
+	Type           string               `json:"type,omitempty"`
 }
 
 // X509Thumbprint is a pair of certificate thumbprints (self-signed X.509 authentication).
@@ -64,32 +61,27 @@ type X509Thumbprint struct {
 	SecondaryThumbprint string `json:"secondaryThumbprint"`
 }
 
-// Capabilities of a device.
-type Capabilities struct {
-	IotEdge bool `json:"iotEdge"`
-}
-
 // Twin is a device or module twin as the service API returns it. For PATCH, only Tags and
 // Properties.Desired are sent (empty fields are omitted).
 type Twin struct {
-	DeviceID                  string          `json:"deviceId,omitempty"`
-	ModuleID                  string          `json:"moduleId,omitempty"`
-	ETag                      string          `json:"etag,omitempty"`
-	DeviceETag                string          `json:"deviceEtag,omitempty"`
-	Status                    string          `json:"status,omitempty"`
-	StatusUpdateTime          string          `json:"statusUpdateTime,omitempty"`
-	ConnectionState           string          `json:"connectionState,omitempty"`
-	LastActivityTime          string          `json:"lastActivityTime,omitempty"`
-	CloudToDeviceMessageCount int             `json:"cloudToDeviceMessageCount,omitempty"`
-	AuthenticationType        string          `json:"authenticationType,omitempty"`
-	X509Thumbprint            *X509Thumbprint `json:"x509Thumbprint,omitempty"`
-	ModelID                   string          `json:"modelId,omitempty"`
-	Version                   int64           `json:"version,omitempty"`
-	Tags                      map[string]any  `json:"tags,omitempty"`
-	Properties                TwinProperties  `json:"properties"`
-	Capabilities              *Capabilities   `json:"capabilities,omitempty"`
-	DeviceScope               string          `json:"deviceScope,omitempty"`
-	ParentScopes              []string        `json:"parentScopes,omitempty"`
+	DeviceID                  string               `json:"deviceId,omitempty"`
+	ModuleID                  string               `json:"moduleId,omitempty"`
+	ETag                      string               `json:"etag,omitempty"`
+	DeviceETag                string               `json:"deviceEtag,omitempty"`
+	Status                    string               `json:"status,omitempty"`
+	StatusUpdateTime          string               `json:"statusUpdateTime,omitempty"`
+	ConnectionState           string               `json:"connectionState,omitempty"`
+	LastActivityTime          string               `json:"lastActivityTime,omitempty"`
+	CloudToDeviceMessageCount int                  `json:"cloudToDeviceMessageCount,omitempty"`
+	AuthenticationType        string               `json:"authenticationType,omitempty"`
+	X509Thumbprint            *X509Thumbprint      `json:"x509Thumbprint,omitempty"`
+	ModelID                   string               `json:"modelId,omitempty"`
+	Version                   int64                `json:"version,omitempty"`
+	Tags                      map[string]any       `json:"tags,omitempty"`
+	Properties                TwinProperties       `json:"properties"`
+	Capabilities              *iothub.Capabilities `json:"capabilities,omitempty"`
+	DeviceScope               string               `json:"deviceScope,omitempty"`
+	ParentScopes              []string             `json:"parentScopes,omitempty"`
 }
 
 // TwinProperties holds desired and reported properties, each with "$version" and "$metadata" as
@@ -99,46 +91,10 @@ type TwinProperties struct {
 	Reported map[string]any `json:"reported,omitempty"`
 }
 
-// MethodRequest is the body of a direct-method invocation.
-type MethodRequest struct {
-	MethodName               string          `json:"methodName"`
-	Payload                  json.RawMessage `json:"payload"`
-	ResponseTimeoutInSeconds int             `json:"responseTimeoutInSeconds,omitempty"`
-	ConnectTimeoutInSeconds  int             `json:"connectTimeoutInSeconds"`
-}
-
-// MethodResult is the device's answer to a direct method.
-type MethodResult struct {
-	Status  int             `json:"status"`
-	Payload json.RawMessage `json:"payload"`
-}
-
 // C2DResult is the hub's answer to a cloud-to-device send.
 type C2DResult struct {
 	MessageID  string `json:"messageId"`
 	ExpiryTime string `json:"expiryTime,omitempty"`
-}
-
-// C2DEntry is one message in a device's cloud-to-device queue.
-type C2DEntry struct {
-	MessageID     string `json:"messageId"`
-	EnqueuedTime  string `json:"enqueuedTime,omitempty"`
-	ExpiryTime    string `json:"expiryTime,omitempty"`
-	DeliveryCount int    `json:"deliveryCount"`
-	State         string `json:"state,omitempty"`
-}
-
-// Event is one device-to-cloud message from the hub's event store.
-type Event struct {
-	SequenceNumber   int64             `json:"sequenceNumber"`
-	EnqueuedTime     string            `json:"enqueuedTime,omitempty"`
-	DeviceID         string            `json:"deviceId"`
-	ModuleID         string            `json:"moduleId,omitempty"`
-	SystemProperties map[string]string `json:"systemProperties,omitempty"`
-	Properties       map[string]string `json:"properties,omitempty"`
-	// Body is the body as a JSON value if it parsed as JSON, else a JSON string; absent when BodyBase64 is set.
-	Body       json.RawMessage `json:"body,omitempty"`
-	BodyBase64 string          `json:"bodyBase64,omitempty"`
 }
 
 // Certificate is a CA certificate registered with the hub.

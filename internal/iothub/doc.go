@@ -1,7 +1,10 @@
 // Package iothub implements Azure IoT Hub's wire dialect as the official SDKs
 // speak it (IOTEDGE-REFERENCE §1): SAS tokens (§1.3), connection strings
 // (§1.2), the MQTT username (§1.4), topics (§1.5), property bags (§1.6), twin
-// patch limits (§1.7) and IoT Hub's error codes and HTTP error body.
+// patch limits (§1.7), IoT Hub's error codes and HTTP error body, and the JSON
+// types of the service API that both hubs (the cloud and the edge hub) serve or
+// read: device and module identities, the device-scope page (§3.5), direct
+// method requests and results (§1.8), D2C events and the C2D queue (service.go).
 //
 // It imports only the standard library and internal/message, and performs no
 // I/O other than writing an HTTP error response; every decision that depends

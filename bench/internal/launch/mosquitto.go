@@ -17,6 +17,9 @@ import (
 	"github.com/outpost-iot/outpost/bench/mqttload"
 )
 
+// pickPort is FreePort; tests replace it to hand out a taken port.
+var pickPort = FreePort
+
 // Mosquitto is one mosquitto process with a plain and a TLS listener on loopback.
 type Mosquitto struct {
 	Plain, TLSAddr string      // listen addresses
@@ -26,6 +29,10 @@ type Mosquitto struct {
 
 // StartMosquitto writes a throwaway PKI and a config under dir, starts `bin -c` and waits
 // until both listeners accept. maxConnections caps each listener (0: no cap).
+//
+// Mosquitto cannot bind port 0 and report what it got, so its ports come from FreePort, which
+// another process may take before mosquitto binds it: a start that fails with "Address already
+// in use" is retried with new ports, up to mosquittoStarts times.
 func StartMosquitto(ctx context.Context, bin, dir string, maxConnections int) (*Mosquitto, error) {
 	if _, err := exec.LookPath(bin); err != nil {
 		return nil, fmt.Errorf("launch: mosquitto binary %q: %w (apt-get install -y mosquitto)", bin, err)
@@ -35,25 +42,49 @@ func StartMosquitto(ctx context.Context, bin, dir string, maxConnections int) (*
 		return nil, err
 	}
 	cfg := MosquittoConfig{Certs: certs, MaxConnections: maxConnections}
-	if cfg.Plain, err = FreePort(); err != nil {
-		return nil, err
-	}
-	if cfg.TLS, err = FreePort(); err != nil {
-		return nil, err
-	}
 	if u, err := user.Current(); err == nil {
 		cfg.RunAs = u.Username
+	}
+	for attempt := 1; ; attempt++ {
+		m, err := startMosquittoOnce(ctx, bin, dir, cfg)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == mosquittoStarts {
+			return m, err
+		}
+	}
+}
+
+// mosquittoStarts bounds the starts of StartMosquitto that lose a port race.
+const mosquittoStarts = 3
+
+// errPortTaken marks a mosquitto start that failed because a listener's port was taken.
+var errPortTaken = errors.New("port taken")
+
+func startMosquittoOnce(ctx context.Context, bin, dir string, cfg MosquittoConfig) (*Mosquitto, error) {
+	var err error
+	if cfg.Plain, err = pickPort(); err != nil {
+		return nil, err
+	}
+	if cfg.TLS, err = pickPort(); err != nil {
+		return nil, err
 	}
 	conf := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(conf, []byte(cfg.String()), 0o600); err != nil {
 		return nil, fmt.Errorf("launch: write mosquitto config: %w", err)
 	}
-	m := &Mosquitto{Plain: cfg.Plain, TLSAddr: cfg.TLS}
-	if m.proc, err = Start("mosquitto", filepath.Join(dir, "mosquitto.log"), bin, "-c", conf); err != nil {
+	logPath := filepath.Join(dir, "mosquitto.log")
+	from, err := fileSize(logPath)
+	if err != nil {
 		return nil, err
 	}
-	if err := m.ready(ctx, certs.CA); err != nil {
+	m := &Mosquitto{Plain: cfg.Plain, TLSAddr: cfg.TLS}
+	if m.proc, err = Start("mosquitto", logPath, bin, "-c", conf); err != nil {
+		return nil, err
+	}
+	if err := m.ready(ctx, cfg.Certs.CA); err != nil {
 		m.proc.Stop()
+		if logged, _ := readFrom(logPath, from); strings.Contains(logged, "Address already in use") {
+			return nil, fmt.Errorf("launch: mosquitto on %s and %s: %w: %w", cfg.Plain, cfg.TLS, errPortTaken, err)
+		}
 		return nil, err
 	}
 	return m, nil
@@ -85,7 +116,7 @@ type MosquittoConfig struct {
 // outpost's, set it by default). RunAs: as root mosquitto would otherwise switch to user
 // "mosquitto", which cannot read the temp dir; as any other user the option is ignored.
 func (c MosquittoConfig) String() string {
-	host, pport, _ := net.SplitHostPort(c.Plain) // addresses from FreePort
+	host, pport, _ := net.SplitHostPort(c.Plain) // addresses from pickPort
 	_, tport, _ := net.SplitHostPort(c.TLS)
 	lines := []string{
 		"per_listener_settings false",

@@ -49,36 +49,49 @@ func BuildOutpost(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// StartOutpost starts `bin cloud serve` on four free loopback ports with its state in data
-// (created on first start, reused after), extra flags appended, and output appended to
-// logPath; it returns once the CA is written and every listener accepts.
+// StartOutpost starts `bin cloud serve` with its state in data (created on first start, reused
+// after), extra flags appended, and output appended to logPath; it returns once the CA is written
+// and every listener accepts. Every listener is given 127.0.0.1:0 and its address is learnt from
+// the cloud's "listening" log line, so no other process can take a port between its choice and
+// its bind (FreePort's race).
 func StartOutpost(ctx context.Context, bin, data, logPath string, extra ...string) (*Outpost, error) {
 	o := &Outpost{Bin: bin, Data: data}
-	for _, a := range []*string{&o.MQTT, &o.HTTPS, &o.Plain, &o.Metrics} {
-		addr, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
-		*a = addr
+	// The log is appended to across restarts: only the lines of this start count.
+	from, err := fileSize(logPath)
+	if err != nil {
+		return nil, err
 	}
 	args := append([]string{bin, "cloud", "serve", "--data", data, "--hostname", OutpostHost,
-		"--mqtt-listen", o.MQTT, "--https-listen", o.HTTPS,
-		"--dev-plain-mqtt", o.Plain, "--metrics-listen", o.Metrics}, extra...)
-	var err error
+		"--mqtt-listen", anyPort, "--https-listen", anyPort, "--dev-plain-mqtt", anyPort,
+		"--metrics-listen", anyPort, "--log-format", "text"}, extra...)
 	if o.proc, err = Start("outpost", logPath, args...); err != nil {
 		return nil, err
 	}
-	if err := o.ready(ctx); err != nil {
+	if err := o.ready(ctx, logPath, from); err != nil {
 		o.proc.Stop()
 		return nil, err
 	}
 	return o, nil
 }
 
+// anyPort lets the kernel pick a loopback port.
+const anyPort = "127.0.0.1:0"
+
 func (o *Outpost) caFile() string { return filepath.Join(o.Data, "ca.pem") }
 
-func (o *Outpost) ready(ctx context.Context) error {
+func (o *Outpost) ready(ctx context.Context, logPath string, from int64) error {
+	want := map[string]*string{"mqtts": &o.MQTT, "mqtt": &o.Plain, "https": &o.HTTPS, "metrics": &o.Metrics}
 	ready := func() error {
+		addrs, err := listeningAddrs(logPath, from)
+		if err != nil {
+			return err
+		}
+		for transport, p := range want {
+			if *p = addrs[transport]; *p == "" {
+				return fmt.Errorf("launch: no %s listening line in %s yet", transport, logPath)
+			}
+		}
+		// Written after every listener is bound (and kept from an earlier start).
 		if _, err := os.Stat(o.caFile()); err != nil {
 			return err
 		}
@@ -93,6 +106,41 @@ func (o *Outpost) ready(ctx context.Context) error {
 	}
 	o.TLS, err = ClientTLS(caPEM, OutpostHost)
 	return err
+}
+
+// listeningAddrs reads the log from offset from and returns the address of each transport from
+// the cloud's text-format lines `msg=listening transport=mqtts addr=127.0.0.1:40123` (the plain
+// listener's message is "listening without TLS (development only)"). Only whole lines count:
+// the child may be halfway through writing one.
+func listeningAddrs(logPath string, from int64) (map[string]string, error) {
+	logged, err := readFrom(logPath, from)
+	if err != nil {
+		return nil, err
+	}
+	addrs := map[string]string{}
+	for line := range strings.Lines(logged) {
+		if !strings.HasSuffix(line, "\n") {
+			break
+		}
+		if !strings.Contains(line, "msg=listening") && !strings.Contains(line, `msg="listening`) {
+			continue
+		}
+		transport, addr := logField(line, "transport"), logField(line, "addr")
+		if transport != "" && addr != "" {
+			addrs[transport] = addr
+		}
+	}
+	return addrs, nil
+}
+
+// logField returns the value of key=value in a text-format slog line (values without spaces).
+func logField(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // CreateDevices registers the devices ids through the service REST API, conc requests at a
@@ -139,7 +187,7 @@ func (o *Outpost) serviceClient(ctx context.Context, conc int) (*hubclient.Clien
 	if err != nil {
 		return nil, nil, err
 	}
-	_, port, _ := net.SplitHostPort(o.HTTPS) // an address from FreePort
+	_, port, _ := net.SplitHostPort(o.HTTPS) // the address the cloud logged
 	tr := &http.Transport{TLSClientConfig: o.TLS, MaxIdleConnsPerHost: max(conc, 1)}
 	c, err := hubclient.New(hubclient.Config{ConnectionString: cs, Endpoint: "https://" + OutpostHost + ":" + port,
 		HTTPClient: &http.Client{Transport: tr}})
@@ -152,7 +200,7 @@ func (o *Outpost) serviceClient(ctx context.Context, conc int) (*hubclient.Clien
 func createDevice(ctx context.Context, c *hubclient.Client, id string, ttl time.Duration) (mqttload.Device, error) {
 	key := newKey()
 	d := &hubclient.Device{DeviceID: id, Status: "enabled", Authentication: &hubclient.Authentication{
-		Type: "sas", SymmetricKey: &hubclient.SymmetricKey{PrimaryKey: key, SecondaryKey: newKey()}}}
+		Type: "sas", SymmetricKey: &iothub.SymmetricKey{PrimaryKey: key, SecondaryKey: newKey()}}}
 	if _, err := c.CreateDevice(ctx, d); err != nil {
 		return mqttload.Device{}, fmt.Errorf("launch: %w", err)
 	}

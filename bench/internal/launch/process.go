@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -128,4 +130,30 @@ func ClientTLS(caPEM []byte, serverName string) (*tls.Config, error) {
 		return nil, errors.New("launch: no certificate in CA file")
 	}
 	return &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12}, nil
+}
+
+// fileSize is the size of the file at path, 0 if there is none yet.
+func fileSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("launch: %w", err)
+	}
+	return fi.Size(), nil
+}
+
+// readFrom returns the file's content from offset from on.
+func readFrom(path string, from int64) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("launch: read log: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, from, math.MaxInt64-from))
+	if err != nil {
+		return "", fmt.Errorf("launch: read log %s: %w", path, err)
+	}
+	return string(b), nil
 }
