@@ -68,9 +68,12 @@ func TestRun_SteadyRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 2 devices x 200 msg/s x 0.5 s: 100 (+1, the one due at the start) each, sent or behind.
-	if n := res.Acked + res.Behind; n < 198 || n > 204 || len(res.Latencies) != res.Acked {
-		t.Errorf("acked %d + behind %d = %d, want about 202; %d latencies", res.Acked, res.Behind, n, len(res.Latencies))
+	// 2 devices x 200 msg/s x 0.5 s: 100 (+1, the one due at the start) each, sent or behind. On a
+	// loaded machine the phase may end late, and the messages due meanwhile count too: the upper
+	// bound follows the elapsed time, not the nominal duration.
+	most := 2*int(200*res.Elapsed.Seconds()) + 4
+	if n := res.Acked + res.Behind; n < 198 || n > max(204, most) || len(res.Latencies) != res.Acked {
+		t.Errorf("acked %d + behind %d = %d, want 198-%d (elapsed %v); %d latencies", res.Acked, res.Behind, n, max(204, most), res.Elapsed, len(res.Latencies))
 	}
 	if res.Elapsed < 500*time.Millisecond || res.Truncated {
 		t.Errorf("elapsed %v (want >= the 500ms duration), truncated %v", res.Elapsed, res.Truncated)
