@@ -31,7 +31,7 @@ func testLogger(t *testing.T) *slog.Logger {
 // app is the in-process broker's application: it accepts every CONNECT
 // (unless refuse is set) and records what the clients do.
 type app struct {
-	refuse  byte                                          // CONNACK code to refuse with; 0 accepts
+	refuse  byte                                         // CONNACK code to refuse with; 0 accepts
 	publish func(ctx context.Context, p *broker.Publish) // optional, before recording
 
 	mu       sync.Mutex // guards the following
@@ -144,6 +144,13 @@ func dial(t *testing.T, addr string, opts client.Options) *client.Client {
 // temporary directory (no port to race for) and returns a dialer for it.
 func mosquitto(t *testing.T) client.Dialer {
 	t.Helper()
+	d, _ := mosquittoProcess(t)
+	return d
+}
+
+// mosquittoProcess is mosquitto, also returning the process.
+func mosquittoProcess(t *testing.T) (client.Dialer, *testutil.Process) {
+	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		t.Skip("mosquitto not installed (apt-get install -y mosquitto)")
@@ -172,7 +179,7 @@ func mosquitto(t *testing.T) client.Dialer {
 	if err := os.WriteFile(confFile, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	testutil.StartProcess(t, bin, "-c", confFile)
+	proc := testutil.StartProcess(t, bin, "-c", confFile)
 	testutil.Eventually(t, wait, func() bool {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
@@ -183,7 +190,7 @@ func mosquitto(t *testing.T) client.Dialer {
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", sock)
-	}
+	}, proc
 }
 
 // dialWith connects a client through dialer and closes it at cleanup.

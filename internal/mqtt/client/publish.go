@@ -9,10 +9,11 @@ import (
 
 // PublishAsync sends p (QoS 0 or 1) and returns at once; done is called
 // exactly once, on the client's callbacks goroutine, in the order of the
-// PublishAsync calls (QoS 0 and 1 alike):
+// PublishAsync calls (QoS 0 and 1 alike: a publish completes only after every
+// earlier one has, even when its PUBACK comes first):
 //
 //   - QoS 0: nil once the packet has been written to the connection;
-//   - QoS 1: nil once its PUBACK has arrived (and every earlier publish has completed);
+//   - QoS 1: nil once its PUBACK has arrived;
 //   - an error when the connection ends first (ErrClosed, or an error wrapping
 //     ErrConnectionLost): the server may or may not have the message, so the
 //     caller re-sends it on the next connection with p.Dup set [MQTT-4.4.0-1].
