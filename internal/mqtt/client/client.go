@@ -155,6 +155,7 @@ type Client struct {
 	inbound         []*inboundMsg
 	pingOutstanding bool
 	drained         chan struct{} // Disconnect: closed when fifo becomes empty
+	disconnecting   bool          // DISCONNECT queued: the server closing is the expected end
 }
 
 // entry is one PublishAsync call.
@@ -352,7 +353,14 @@ func (c *Client) Disconnect(ctx context.Context) error {
 func (c *Client) sendDisconnect(ctx context.Context) error {
 	b, _ := packet.Encode(&packet.Disconnect{}) // a fixed two bytes
 	flushed := make(chan struct{})
-	if err := c.enqueue(outItem{buf: b, flushed: flushed}); err != nil {
+	c.mu.Lock()
+	err := c.err
+	if err == nil {
+		c.disconnecting = true
+		c.enqueueLocked(outItem{buf: b, flushed: flushed})
+	}
+	c.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("mqtt client: disconnect: %w", err)
 	}
 	select {
@@ -361,19 +369,16 @@ func (c *Client) sendDisconnect(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("mqtt client: disconnect: %w", ctx.Err())
 	case <-c.dying:
-		return fmt.Errorf("mqtt client: disconnect: %w", c.Err())
+		// The server may close as soon as it reads DISCONNECT [MQTT-3.14.4-1], before
+		// the write goroutine reports the flush; once it has stopped, flushed is final.
+		<-c.done
+		select {
+		case <-flushed:
+			return nil
+		default:
+			return fmt.Errorf("mqtt client: disconnect: %w", c.Err())
+		}
 	}
-}
-
-// enqueue queues a packet for the write goroutine, unless the connection has ended.
-func (c *Client) enqueue(o outItem) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return c.err
-	}
-	c.enqueueLocked(o)
-	return nil
 }
 
 func (c *Client) enqueueLocked(o outItem) {

@@ -14,7 +14,7 @@ func (c *Client) readLoop(r *packet.Reader) {
 	for {
 		p, err := r.ReadPacket()
 		if err != nil {
-			c.fail(readError(err))
+			c.fail(c.readError(err))
 			return
 		}
 		if err := c.handle(p); err != nil {
@@ -24,7 +24,13 @@ func (c *Client) readLoop(r *packet.Reader) {
 	}
 }
 
-func readError(err error) error {
+func (c *Client) readError(err error) error {
+	c.mu.Lock()
+	disconnecting := c.disconnecting
+	c.mu.Unlock()
+	if disconnecting {
+		return ErrClosed // the server closes once it has read our DISCONNECT
+	}
 	var pe *packet.Error
 	if errors.As(err, &pe) {
 		return lost("%w: %w", ErrProtocol, err)
