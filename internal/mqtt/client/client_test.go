@@ -519,3 +519,31 @@ func TestReconnectIsANewClient(t *testing.T) {
 	}
 	publishMany(t, second, "t", 10, client.DefaultWindow)
 }
+
+// A server may close the connection as soon as it reads DISCONNECT
+// [MQTT-3.14.4-1]; that is still a clean Disconnect.
+func TestDisconnectWhenServerClosesAtOnce(t *testing.T) {
+	for range 20 {
+		fs := startFake(t)
+		c := dial(t, fs.addr, client.Options{ClientID: "dev"})
+		rc := fs.accept(t)
+		closed := make(chan struct{})
+		go func() { // ends with the connection: reads until DISCONNECT or an error
+			defer close(closed)
+			for {
+				p, err := rc.r.ReadPacket()
+				if err != nil || p.Type() == packet.DISCONNECT {
+					_ = rc.Close()
+					return
+				}
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		err := c.Disconnect(ctx)
+		cancel()
+		<-closed
+		if err != nil || !errors.Is(c.Err(), client.ErrClosed) {
+			t.Fatalf("Disconnect() = %v, Err() = %v; want nil, ErrClosed", err, c.Err())
+		}
+	}
+}
