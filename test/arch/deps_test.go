@@ -246,3 +246,24 @@ func TestSessionLayerViolationsBites(t *testing.T) {
 		t.Errorf("sessionLayerViolations:\n got %q\nwant %q", got, want)
 	}
 }
+
+// The MQTT session layers are role-neutral: the edge hub's upstream link and the
+// broker's servers build on them, so they import the codec, never the IoT Hub
+// dialect or a role (ARCHITECTURE.md; issue 6 section 0).
+func TestMQTTClientImportsOnlyTheCodec(t *testing.T) {
+	pkgs := listPackages(t)
+	allowed := map[string]bool{
+		module + "/internal/mqtt/packet": true,
+		"github.com/coder/websocket":     true, // MQTT over WebSocket
+	}
+	p, ok := pkgs[module+"/internal/mqtt/client"]
+	if !ok {
+		t.Fatal("internal/mqtt/client missing")
+	}
+	for _, dep := range p.Deps {
+		if isStd(dep) || allowed[dep] || strings.HasPrefix(dep, "github.com/coder/websocket/internal/") {
+			continue
+		}
+		t.Errorf("internal/mqtt/client depends on %s", dep)
+	}
+}
