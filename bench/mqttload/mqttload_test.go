@@ -79,6 +79,12 @@ func TestWindow_OutOfOrderRelease(t *testing.T) {
 // fakeBroker accepts connections, answers CONNACK with code, and PUBACKs every PUBLISH;
 // with reverse it acknowledges pairs of PUBLISHes in reverse order.
 func fakeBroker(t *testing.T, code byte, reverse bool) string {
+	return serveTCP(t, func(c net.Conn) { serveFake(c, code, reverse) })
+}
+
+// serveTCP listens on 127.0.0.1:0, serves every connection with serve in a goroutine of its
+// own until the test ends (then waits for them), and returns the address.
+func serveTCP(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -95,7 +101,7 @@ func fakeBroker(t *testing.T, code byte, reverse bool) string {
 				return
 			}
 			wg.Add(1)
-			go func() { defer wg.Done(); serveFake(c, code, reverse) }()
+			go func() { defer wg.Done(); serve(c) }()
 		}
 	}()
 	return l.Addr().String()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"sync"
 	"testing"
 	"time"
 )
@@ -114,26 +113,7 @@ func TestRun_SteadyChargesStalls(t *testing.T) {
 // stallingBroker accepts connections, answers CONNACK, holds the first PUBACK for stall and
 // then acknowledges every PUBLISH at once.
 func stallingBroker(t *testing.T, stall time.Duration) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); serveStalling(c, stall) }()
-		}
-	}()
-	return l.Addr().String()
+	return serveTCP(t, func(c net.Conn) { serveStalling(c, stall) })
 }
 
 func serveStalling(c net.Conn, stall time.Duration) {

@@ -186,37 +186,9 @@ func BenchmarkAppendOneInFlight(b *testing.B) {
 		b.Run(fmt.Sprintf("appender=%v", via), func(b *testing.B) {
 			l := mustOpen(b, b.TempDir(), Options{})
 			defer mustClose(b, l)
-			rec := make([]byte, 128)
 			const appenders = 10
 			b.ResetTimer()
-			var wg sync.WaitGroup
-			for g := range appenders {
-				n := b.N / appenders
-				if g == 0 {
-					n += b.N % appenders
-				}
-				a := l.NewAppender()
-				wg.Go(func() {
-					done := make(chan error, 1)
-					cb := func(_ uint64, err error) { done <- err }
-					for range n {
-						var err error
-						if via {
-							err = a.AppendAsync(rec, cb)
-						} else {
-							err = l.AppendAsync(rec, cb)
-						}
-						if err == nil {
-							err = <-done
-						}
-						if err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
+			oneInFlight(b, l, appenders, max(1, b.N/appenders), via)
 			b.StopTimer()
 			reportSyncs(b, l)
 		})

@@ -37,7 +37,7 @@ func (f slowSyncFile) Sync() error {
 // oneInFlight runs n appenders that each append a record and wait until it
 // is durable before appending the next, rounds times (a device with one
 // QoS 1 message in flight), and returns the groups committed.
-func oneInFlight(t *testing.T, l *Log, n, rounds int, viaAppender bool) int64 {
+func oneInFlight(t testing.TB, l *Log, n, rounds int, viaAppender bool) int64 {
 	t.Helper()
 	rec := make([]byte, 64)
 	var wg sync.WaitGroup

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 // tmpfsDirEnv switches TestDiskFull_A7 into its body, run by the test
@@ -23,37 +23,11 @@ const tmpfsDirEnv = "OUTPOST_STORE_TMPFS_DIR"
 // not trimmed is there after a reopen. It needs root (unshare -m, mount);
 // elsewhere it skips.
 func TestDiskFull_A7(t *testing.T) {
-	if dir := os.Getenv(tmpfsDirEnv); dir != "" {
-		diskFullBody(t, dir)
-		return
+	if os.Getenv(tmpfsDirEnv) == "" {
+		t.Parallel() // waits for a child: overlap it with the kill -9 child
 	}
-	t.Parallel() // waits for a child: overlap it with the kill -9 child
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for unshare -m and mount -t tmpfs")
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("unshare not installed")
-	}
-	dir := t.TempDir()
-	script := `mount -t tmpfs -o size=1m outpost-store-test "$0" || exit 99; exec "$1" -test.run='^TestDiskFull_A7$' -test.v`
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, dir, os.Args[0])
-	// atexit_sleep_ms: a -race binary otherwise sleeps 1 s at exit.
-	cmd.Env = append(os.Environ(), tmpfsDirEnv+"="+dir, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == 99 || strings.Contains(string(out), "unshare failed") {
-		t.Skipf("cannot mount a tmpfs here: %s", out)
-	}
-	if err != nil {
-		t.Fatalf("disk-full child: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: TestDiskFull_A7") {
-		t.Fatalf("the disk-full child exited 0 without passing the test (did -test.run match?):\n%s", out)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, "diskfull_test.go") {
-			t.Log(strings.TrimSpace(line))
-		}
+	if testutil.InTmpfs(t, tmpfsDirEnv, "1m", "diskfull_test.go") {
+		diskFullBody(t, os.Getenv(tmpfsDirEnv))
 	}
 }
 

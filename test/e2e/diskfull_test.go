@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -36,38 +35,15 @@ const diskFullDirEnv = "OUTPOST_E2E_TMPFS_DIR"
 // ServiceUnavailable until space returns (issue 5, items 3 and 4). Root only (unshare -m,
 // mount); elsewhere it skips.
 func TestDiskFull_RestartAfterCrashServesReads(t *testing.T) {
-	if dir := os.Getenv(diskFullDirEnv); dir != "" {
-		diskFullBody(t, dir)
+	if os.Getenv(diskFullDirEnv) != "" {
+		diskFullBody(t, os.Getenv(diskFullDirEnv))
 		return
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for unshare -m and mount -t tmpfs")
 	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("unshare not installed")
-	}
 	bin := testutil.BuildOutpost(t) // built here, outside the small tmpfs
-	dir := t.TempDir()
-	script := `mount -t tmpfs -o size=8m outpost-e2e-test "$0" || exit 99; exec "$1" -test.run='^TestDiskFull_RestartAfterCrashServesReads$' -test.v`
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, dir, os.Args[0])
-	cmd.Env = append(os.Environ(), diskFullDirEnv+"="+dir, testutil.BinEnv+"="+bin,
-		"GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == 99 || strings.Contains(string(out), "unshare failed") {
-		t.Skipf("cannot mount a tmpfs here: %s", out)
-	}
-	if err != nil {
-		t.Fatalf("disk-full child: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: TestDiskFull_RestartAfterCrashServesReads") {
-		t.Fatalf("the disk-full child exited 0 without passing the test (did -test.run match?):\n%s", out)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, "diskfull_test.go") {
-			t.Log(strings.TrimSpace(line))
-		}
-	}
+	testutil.InTmpfs(t, diskFullDirEnv, "8m", "diskfull_test.go", testutil.BinEnv+"="+bin)
 }
 
 func diskFullBody(t *testing.T, dir string) {
