@@ -60,12 +60,9 @@ func (a *Appender) AppendAsync(data []byte, done func(seq uint64, err error)) er
 type cohort struct {
 	group    uint64        // groups committed or failed so far; the group being gathered is group+1
 	expected int           // prompt appenders in the last committed group: the cohort to wait for
-	max      time.Duration // maxCohortWait when the log was opened
+	max      time.Duration // how long a group may be held open: maxCohortWait when the log was opened
 	timer    *time.Timer   // reused for the wait; stopped and drained between uses
 }
-
-// wait is how long a group may be held open for its cohort.
-func (c *cohort) wait() time.Duration { return c.max }
 
 // gathered counts r toward the cohort of the group being gathered and
 // reports whether r's appender is one the writer was waiting for.
@@ -78,7 +75,7 @@ func (c *cohort) gathered(r *request) bool {
 	if a.lastGroup == 0 {
 		return false
 	}
-	if r.at.Sub(a.ackedAt) <= c.wait() {
+	if r.at.Sub(a.ackedAt) <= c.max {
 		a.streak = min(a.streak+1, promptStreak)
 	} else {
 		a.streak = 0

@@ -44,7 +44,6 @@ type Options struct {
 // Commit describes one durable group, for Options.OnCommit.
 type Commit struct {
 	Records int           // records in the group
-	Bytes   int           // their encoded size
 	Sync    time.Duration // the group's write and fdatasync
 }
 

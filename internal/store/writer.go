@@ -235,10 +235,10 @@ func (l *Log) gather(group []*request) ([]*request, *request) {
 				return group, nil
 			}
 			if deadline == nil {
-				if c.wait() <= 0 {
+				if c.max <= 0 {
 					return group, nil
 				}
-				deadline = c.startTimer(c.wait())
+				deadline = c.startTimer(c.max)
 			}
 			select {
 			case r, ok = <-l.reqs:
@@ -274,7 +274,6 @@ func (l *Log) commit(group []*request) {
 		return
 	}
 	if err := l.ready(); err != nil {
-		l.w.cohort.failed()
 		l.fail(live, err)
 		return
 	}
@@ -292,7 +291,6 @@ func (l *Log) commit(group []*request) {
 	if err := l.writeSync(w.buf); err != nil {
 		err = fmt.Errorf("store: commit seqs %d-%d to %s: %w", first, w.next-1, w.seg.path, err)
 		w.next = first // the seqs were never handed out: the next group reuses them
-		w.cohort.failed()
 		l.fail(live, err)
 		return
 	}
@@ -311,7 +309,7 @@ func (l *Log) commit(group []*request) {
 		r.finish(r.seq, nil)
 	}
 	if l.opts.OnCommit != nil {
-		l.opts.OnCommit(Commit{Records: int(w.next - first), Bytes: len(w.buf), Sync: synced})
+		l.opts.OnCommit(Commit{Records: int(w.next - first), Sync: synced})
 	}
 	l.enforceCap()
 	l.preallocate()
@@ -356,10 +354,12 @@ func (l *Log) publish(live []*request, first uint64, off int64) {
 	l.wakeLocked()
 }
 
-// fail reports err to every request of a group that was not committed. The
+// fail reports err to every request of a group that was not committed (and
+// tells the cohort: nothing is awaited after a failed group). The
 // transition into failing is logged once (callers of AppendAsync may have
 // no better place to report a full or broken disk); each caller gets err.
 func (l *Log) fail(live []*request, err error) {
+	l.w.cohort.failed()
 	if !l.w.failing {
 		l.w.failing = true
 		l.log.Error("store: append failed; retrying with the next group", "err", err)
