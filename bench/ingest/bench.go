@@ -204,11 +204,12 @@ func (b *bench) runOne(ctx context.Context, rw *row, round int) {
 		Target: sys.Target(rw.Target.Transport), Devices: sys.devices, Client: mqttload.Client(b.opts.client),
 		Messages: b.opts.messages, Warmup: b.opts.warmup, Window: rw.Mode.Window,
 		Payload: b.opts.payload, Duration: b.opts.duration, Rate: rw.Mode.Rate,
-		ServerCPU: processCPU(sys.Pid()),
 	}
 	var edges [2]procStat
 	var edgeErr error
-	if rw.Mode.Rate > 0 {
+	if rw.Mode.Rate == 0 {
+		cfg.ServerCPU = processCPU(sys.Pid())
+	} else { // the CPU figures come from /proc/PID/stat at the edges (withProcStat)
 		cfg.OnPhase = func(end bool) {
 			ps, err := readProcStat(sys.Pid())
 			edgeErr = errors.Join(edgeErr, err)

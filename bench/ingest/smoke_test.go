@@ -89,9 +89,15 @@ func TestRun_SteadyAndSyncProbe(t *testing.T) {
 			continue
 		}
 		steady++
-		// 2 devices x 50 msg/s x 2 s: about 200 messages due, each acked or left behind.
-		if n := r.Acked + r.Behind; r.Error != "" || n < 190 || n > 210 || r.Acked < 100 {
-			t.Errorf("%s steady: error %q, acked %d + behind %d, want about 200", r.Target, r.Error, r.Acked, r.Behind)
+		// 2 devices x 50 msg/s x 2 s: about 200 messages due, each acked or left behind. On a
+		// loaded machine the phase may end late, and the messages due meanwhile count too: the
+		// upper bound follows the elapsed time (acked / msg/s, one round), not the nominal 2 s.
+		most := 210
+		if r.MsgPerSec > 0 {
+			most = max(most, 2*int(50*float64(r.Acked)/r.MsgPerSec)+4)
+		}
+		if n := r.Acked + r.Behind; r.Error != "" || n < 190 || n > most || r.Acked < 100 {
+			t.Errorf("%s steady: error %q, acked %d + behind %d, want about 200 (at most %d)", r.Target, r.Error, r.Acked, r.Behind, most)
 		}
 		if r.MsgPerSec <= 0 || r.P99us < r.P50us || r.P50us <= 0 || r.RSSStart <= 0 || r.RSSEnd <= 0 || r.Rate != 50 {
 			t.Errorf("%s steady: %.0f msg/s, p50 %.0f µs, p99 %.0f µs, rss %d..%d, rate %v", r.Target, r.MsgPerSec, r.P50us, r.P99us, r.RSSStart, r.RSSEnd, r.Rate)

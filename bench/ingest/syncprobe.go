@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/outpost-iot/outpost/internal/store"
 )
 
 // syncRecord is the size of one probe write: about one 128-byte telemetry record with its
@@ -20,18 +22,27 @@ const syncFileBytes = 1 << 20
 // "Preallocation"): a small write into a file's already written and synced blocks, then one
 // fdatasync. The file is preallocated with zeros first, so no iteration changes metadata; it is
 // created in dir (the filesystem of outpost's data directory) and removed afterwards.
+// It opens the file through store.OSFS, so each Sync is the store's own (fdatasync on Linux).
 func probeSync(dir string, n int) (lats []time.Duration, err error) {
-	f, err := os.CreateTemp(dir, "syncprobe-")
+	tmp, err := os.CreateTemp(dir, "syncprobe-")
 	if err != nil {
 		return nil, fmt.Errorf("ingest: sync probe: %w", err)
 	}
+	name := tmp.Name()
+	if err := tmp.Close(); err != nil {
+		return nil, errors.Join(fmt.Errorf("ingest: sync probe: %w", err), os.Remove(name))
+	}
+	f, err := store.OSFS().OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("ingest: sync probe: %w", err), os.Remove(name))
+	}
 	defer func() {
-		err = errors.Join(err, f.Close(), os.Remove(f.Name()))
+		err = errors.Join(err, f.Close(), os.Remove(name))
 	}()
-	if _, err := f.Write(make([]byte, syncFileBytes)); err != nil {
+	if _, err := f.WriteAt(make([]byte, syncFileBytes), 0); err != nil {
 		return nil, fmt.Errorf("ingest: sync probe: preallocate: %w", err)
 	}
-	if err := datasync(f); err != nil {
+	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("ingest: sync probe: %w", err)
 	}
 	rec := make([]byte, syncRecord)
@@ -43,7 +54,7 @@ func probeSync(dir string, n int) (lats []time.Duration, err error) {
 		if _, err := f.WriteAt(rec, off); err != nil {
 			return lats, fmt.Errorf("ingest: sync probe: write: %w", err)
 		}
-		if err := datasync(f); err != nil {
+		if err := f.Sync(); err != nil {
 			return lats, fmt.Errorf("ingest: sync probe: %w", err)
 		}
 		lats = append(lats, time.Since(t0))

@@ -133,16 +133,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, fmt.Errorf("mqttload: warm-up: %w", err)
 		}
 	}
-	mctx, cancel := ctx, context.CancelFunc(func() {})
-	if cfg.Duration > 0 {
-		mctx, cancel = context.WithTimeout(ctx, cfg.Duration)
-	}
-	defer cancel()
 	if cfg.OnPhase != nil {
 		cfg.OnPhase(false)
 	}
 	cpu0, cpuErr := sampleCPU(cfg.ServerCPU)
 	t0 := time.Now()
+	// The duration runs from t0, after the samples above, so that the phase lasts all of it.
+	mctx, cancel := ctx, context.CancelFunc(func() {})
+	if cfg.Duration > 0 {
+		mctx, cancel = context.WithDeadline(ctx, t0.Add(cfg.Duration))
+	}
+	defer cancel()
 	var lats [][]time.Duration
 	if cfg.Rate > 0 {
 		lats, err = steadyPhase(mctx, pubs, NewSchedules(t0, len(pubs), cfg.Rate), cfg.Window, cfg.Duration, &res)
