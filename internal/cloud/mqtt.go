@@ -370,9 +370,9 @@ func (c *Cloud) online(k store.Key) {
 func (c *Cloud) offline(k store.Key, conn *broker.Conn, generationID string) {
 	now := c.now().UTC()
 	c.connMu.Lock()
-	ended, ok := c.conns[k]
-	if cur := c.broker.Lookup(k.String()); !ok || cur != nil && cur != conn {
-		ended = nil
+	ended := c.conns[k] // nil when there is no live view
+	if cur := c.broker.Lookup(k.String()); cur != nil && cur != conn {
+		ended = nil // a newer connection took over
 	}
 	var a activity
 	if ended != nil {

@@ -49,6 +49,12 @@ func checkServerError(t *testing.T, what string, status int, code, body string, 
 	if err := json.Unmarshal([]byte(body), &doc); err != nil || !strings.HasPrefix(doc.Message, "ErrorCode:"+wantCode+";") {
 		t.Errorf("%s: body %s is not IoT Hub's error JSON with ErrorCode:%s (%v)", what, body, wantCode, err)
 	}
+	checkNoInternalText(t, what, body)
+}
+
+// checkNoInternalText asserts that an error body carries none of internalText.
+func checkNoInternalText(t *testing.T, what, body string) {
+	t.Helper()
 	for _, s := range internalText {
 		if strings.Contains(strings.ToLower(body), s) {
 			t.Errorf("%s: body %s leaks internal text %q", what, body, s)
@@ -105,11 +111,7 @@ func TestStorageFailure_WritesAnswer503WithoutInternalText(t *testing.T) {
 	if err := json.Unmarshal(m.Payload(), &res); err != nil || res.ErrorCode != 503001 {
 		t.Errorf("reported patch error body %s, want errorCode 503001 (%v)", m.Payload(), err)
 	}
-	for _, s := range internalText {
-		if strings.Contains(strings.ToLower(string(m.Payload())), s) {
-			t.Errorf("reported patch error body %s leaks internal text %q", m.Payload(), s)
-		}
-	}
+	checkNoInternalText(t, "reported patch error", string(m.Payload()))
 	wait(t, dev.Publish("$iothub/twin/GET/?$rid=8", 0, false, " "))
 	if m := rec.next(t, 10*time.Second); m.Topic() != "$iothub/twin/res/200/?$rid=8" {
 		t.Errorf("twin GET while writes fail answered on %s, want 200", m.Topic())

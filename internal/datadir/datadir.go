@@ -88,16 +88,6 @@ func (l *Lock) Release() error {
 	return nil
 }
 
-// Holder returns the pid written in dir's lock file, 0 if there is none.
-func Holder(dir string) int {
-	f, err := os.Open(filepath.Join(dir, LockFile))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	return readPID(f)
-}
-
 func readPID(f *os.File) int {
 	buf := make([]byte, 32)
 	n, _ := f.ReadAt(buf, 0)

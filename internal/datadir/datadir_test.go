@@ -9,6 +9,16 @@ import (
 	"testing"
 )
 
+// holder returns the pid written in dir's lock file, 0 if there is none.
+func holder(dir string) int {
+	f, err := os.Open(filepath.Join(dir, LockFile))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	return readPID(f)
+}
+
 func TestAcquire_SecondIsRefusedWithDirAndPID(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	l, err := Acquire(dir)
@@ -25,8 +35,8 @@ func TestAcquire_SecondIsRefusedWithDirAndPID(t *testing.T) {
 	if le.PID != os.Getpid() || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), pid) {
 		t.Fatalf("error %q (pid %d) should name %s and pid %s", err, le.PID, dir, pid)
 	}
-	if got := Holder(dir); got != os.Getpid() {
-		t.Fatalf("Holder = %d, want %d", got, os.Getpid())
+	if got := holder(dir); got != os.Getpid() {
+		t.Fatalf("holder = %d, want %d", got, os.Getpid())
 	}
 }
 
@@ -40,8 +50,8 @@ func TestRelease_LetsTheNextHolderIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := Holder(dir); got != os.Getpid() {
-		t.Fatalf("Holder = %d, want %d", got, os.Getpid())
+	if got := holder(dir); got != os.Getpid() {
+		t.Fatalf("holder = %d, want %d", got, os.Getpid())
 	}
 	if err := l.Release(); err != nil {
 		t.Fatal(err)

@@ -9,12 +9,7 @@ import (
 )
 
 func TestUnavailable(t *testing.T) {
-	st, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx := context.Background()
+	st, ctx := openStore(t)
 	if err := st.SetQueryOnly(ctx, true); err != nil {
 		t.Fatal(err)
 	}

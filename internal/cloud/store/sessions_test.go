@@ -1,25 +1,12 @@
 package store
 
 import (
-	"context"
 	"testing"
 )
 
 func TestActivity_PutListAndDeletedWithTheIdentity(t *testing.T) {
-	st, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx := context.Background()
-	for _, k := range []Key{{DeviceID: "d"}, {DeviceID: "d", ModuleID: "m"}, {DeviceID: "dx"}} {
-		if err := st.CreateIdentity(ctx, k, []byte(`{}`), []byte(`{}`)); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.PutActivity(ctx, k.String(), []byte(`"`+k.String()+`"`)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st, ctx := openStore(t)
+	seedFamily(t, st, func(k Key) error { return st.PutActivity(ctx, k.String(), []byte(`"`+k.String()+`"`)) })
 	if got, err := st.ListActivity(ctx); err != nil || len(got) != 3 || string(got["d/m"]) != `"d/m"` {
 		t.Fatalf("ListActivity = %q, %v", got, err)
 	}

@@ -6,21 +6,34 @@ import (
 	"time"
 )
 
-func TestDeviceDeleteRemovesItsModulesSessionsAndQueue(t *testing.T) {
+// openStore opens a fresh store in a temporary directory, closed when the test ends.
+func openStore(t *testing.T) (*Store, context.Context) {
+	t.Helper()
 	st, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	ctx := context.Background()
+	t.Cleanup(func() { st.Close() })
+	return st, context.Background()
+}
+
+// seedFamily creates device d, its module d/m and device dx (whose id has d as a prefix), and
+// calls with on each of them.
+func seedFamily(t *testing.T, st *Store, with func(Key) error) {
+	t.Helper()
 	for _, k := range []Key{{DeviceID: "d"}, {DeviceID: "d", ModuleID: "m"}, {DeviceID: "dx"}} {
-		if err := st.CreateIdentity(ctx, k, []byte(`{}`), []byte(`{}`)); err != nil {
+		if err := st.CreateIdentity(context.Background(), k, []byte(`{}`), []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.PutSession(ctx, k.String(), []byte(`[]`)); err != nil {
+		if err := with(k); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestDeviceDeleteRemovesItsModulesSessionsAndQueue(t *testing.T) {
+	st, ctx := openStore(t)
+	seedFamily(t, st, func(k Key) error { return st.PutSession(ctx, k.String(), []byte(`[]`)) })
 	if err := st.EnqueueC2D(ctx, &C2DMessage{DeviceID: "d", Expiry: time.Now().Add(time.Hour), Doc: []byte(`{}`)}, 10, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +60,7 @@ func TestDeviceDeleteRemovesItsModulesSessionsAndQueue(t *testing.T) {
 }
 
 func TestPurgeExpiredC2DCountsWhatItDeletes(t *testing.T) {
-	st, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx := context.Background()
+	st, ctx := openStore(t)
 	if err := st.CreateIdentity(ctx, Key{DeviceID: "d"}, []byte(`{}`), []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
