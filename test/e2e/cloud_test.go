@@ -90,6 +90,22 @@ func logField(line, key string) string {
 	return ""
 }
 
+// terminate sends SIGTERM and fails the test unless the cloud exits cleanly within limit.
+func (c *cloudProc) terminate(limit time.Duration) {
+	c.t.Helper()
+	if err := c.proc.Signal(syscall.SIGTERM); err != nil {
+		c.t.Fatal(err)
+	}
+	select {
+	case <-c.proc.Done():
+	case <-time.After(limit):
+		c.t.Fatalf("no clean exit within %v of SIGTERM", limit)
+	}
+	if err := c.proc.ExitErr(); err != nil {
+		c.t.Fatalf("exit after SIGTERM: %v\n%s", err, c.proc.Stderr())
+	}
+}
+
 // run executes a CLI command against the cloud and returns its stdout.
 func (c *cloudProc) run(args ...string) string {
 	c.t.Helper()
@@ -187,17 +203,7 @@ func TestCloudServeContract(t *testing.T) {
 	if err := tok.Error(); !errors.Is(err, packets.ErrorRefusedNotAuthorised) {
 		t.Fatalf("CONNECT with a bad token: %v, want CONNACK 5 not authorized", err)
 	}
-	if err := c.proc.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.proc.Done():
-	case <-time.After(15 * time.Second):
-		t.Fatal("no clean shutdown within 15 s of SIGTERM")
-	}
-	if err := c.proc.ExitErr(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
+	c.terminate(15 * time.Second)
 	logs := c.proc.Stderr()
 	key := devCS[strings.Index(devCS, "SharedAccessKey=")+len("SharedAccessKey="):]
 	policyKey := c.cs[strings.Index(c.cs, "SharedAccessKey=")+len("SharedAccessKey="):]
