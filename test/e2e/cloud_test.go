@@ -46,13 +46,17 @@ func startCloud(t *testing.T, dir string, extra ...string) *cloudProc {
 func (c *cloudProc) start(extra ...string) {
 	c.t.Helper()
 	_ = os.Remove(filepath.Join(c.dir, "ca.pem"))
-	args := append([]string{"cloud", "serve", "--data", c.dir, "--hostname", "localhost",
-		"--mqtt-listen", c.mqttAddr, "--https-listen", c.httpsAddr, "--metrics-listen", c.metricsAddr}, extra...)
-	c.proc = testutil.StartProcess(c.t, c.bin, args...)
+	c.proc = testutil.StartProcess(c.t, c.bin, c.serveArgs(extra...)...)
 	testutil.WaitFile(c.t, filepath.Join(c.dir, "ca.pem"), 30*time.Second)
 	c.learnAddrs()
 	out := c.run("cloud", "connection-string", "--data", c.dir)
 	c.cs = strings.TrimSpace(out)
+}
+
+// serveArgs is the `cloud serve` command line on c's data directory and listen addresses.
+func (c *cloudProc) serveArgs(extra ...string) []string {
+	return append([]string{"cloud", "serve", "--data", c.dir, "--hostname", "localhost",
+		"--mqtt-listen", c.mqttAddr, "--https-listen", c.httpsAddr, "--metrics-listen", c.metricsAddr}, extra...)
 }
 
 // anyPort lets the kernel pick a listener's port; the cloud logs the address it bound.
