@@ -46,13 +46,17 @@ func startCloud(t *testing.T, dir string, extra ...string) *cloudProc {
 func (c *cloudProc) start(extra ...string) {
 	c.t.Helper()
 	_ = os.Remove(filepath.Join(c.dir, "ca.pem"))
-	args := append([]string{"cloud", "serve", "--data", c.dir, "--hostname", "localhost",
-		"--mqtt-listen", c.mqttAddr, "--https-listen", c.httpsAddr, "--metrics-listen", c.metricsAddr}, extra...)
-	c.proc = testutil.StartProcess(c.t, c.bin, args...)
+	c.proc = testutil.StartProcess(c.t, c.bin, c.serveArgs(extra...)...)
 	testutil.WaitFile(c.t, filepath.Join(c.dir, "ca.pem"), 30*time.Second)
 	c.learnAddrs()
 	out := c.run("cloud", "connection-string", "--data", c.dir)
 	c.cs = strings.TrimSpace(out)
+}
+
+// serveArgs is the `cloud serve` command line on c's data directory and listen addresses.
+func (c *cloudProc) serveArgs(extra ...string) []string {
+	return append([]string{"cloud", "serve", "--data", c.dir, "--hostname", "localhost",
+		"--mqtt-listen", c.mqttAddr, "--https-listen", c.httpsAddr, "--metrics-listen", c.metricsAddr}, extra...)
 }
 
 // anyPort lets the kernel pick a listener's port; the cloud logs the address it bound.
@@ -88,6 +92,22 @@ func logField(line, key string) string {
 		}
 	}
 	return ""
+}
+
+// terminate sends SIGTERM and fails the test unless the cloud exits cleanly within limit.
+func (c *cloudProc) terminate(limit time.Duration) {
+	c.t.Helper()
+	if err := c.proc.Signal(syscall.SIGTERM); err != nil {
+		c.t.Fatal(err)
+	}
+	select {
+	case <-c.proc.Done():
+	case <-time.After(limit):
+		c.t.Fatalf("no clean exit within %v of SIGTERM", limit)
+	}
+	if err := c.proc.ExitErr(); err != nil {
+		c.t.Fatalf("exit after SIGTERM: %v\n%s", err, c.proc.Stderr())
+	}
 }
 
 // run executes a CLI command against the cloud and returns its stdout.
@@ -187,17 +207,7 @@ func TestCloudServeContract(t *testing.T) {
 	if err := tok.Error(); !errors.Is(err, packets.ErrorRefusedNotAuthorised) {
 		t.Fatalf("CONNECT with a bad token: %v, want CONNACK 5 not authorized", err)
 	}
-	if err := c.proc.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.proc.Done():
-	case <-time.After(15 * time.Second):
-		t.Fatal("no clean shutdown within 15 s of SIGTERM")
-	}
-	if err := c.proc.ExitErr(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
+	c.terminate(15 * time.Second)
 	logs := c.proc.Stderr()
 	key := devCS[strings.Index(devCS, "SharedAccessKey=")+len("SharedAccessKey="):]
 	policyKey := c.cs[strings.Index(c.cs, "SharedAccessKey=")+len("SharedAccessKey="):]

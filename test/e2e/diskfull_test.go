@@ -132,8 +132,7 @@ func diskFullBody(t *testing.T, dir string) {
 // free the space the start then uses) and waits until its REST API answers.
 func (c *cloudProc) startKeepingCA() {
 	c.t.Helper()
-	c.proc = testutil.StartProcess(c.t, c.bin, "cloud", "serve", "--data", c.dir, "--hostname", "localhost",
-		"--mqtt-listen", c.mqttAddr, "--https-listen", c.httpsAddr, "--metrics-listen", c.metricsAddr)
+	c.proc = testutil.StartProcess(c.t, c.bin, c.serveArgs()...)
 	cl := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: c.tlsConfig("localhost")}}
 	defer cl.CloseIdleConnections()
 	testutil.Eventually(c.t, 30*time.Second, func() bool {

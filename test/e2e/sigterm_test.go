@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -97,17 +96,7 @@ func TestSIGTERMAcknowledgesEveryStoredMessage_A10(t *testing.T) {
 		return n >= 2000
 	}, "the bursts under way")
 	start := time.Now()
-	if err := c.proc.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.proc.Done():
-	case <-time.After(20 * time.Second):
-		t.Fatal("no exit within 20 s of SIGTERM")
-	}
-	if err := c.proc.ExitErr(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, c.proc.Stderr())
-	}
+	c.terminate(20 * time.Second)
 	t.Logf("stopped %v after SIGTERM", time.Since(start))
 	wg.Wait()
 	c.start()

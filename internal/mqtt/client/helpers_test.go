@@ -127,12 +127,18 @@ func startBroker(t *testing.T, a *app) *testBroker {
 // dial connects a client over TCP and closes it at cleanup.
 func dial(t *testing.T, addr string, opts client.Options) *client.Client {
 	t.Helper()
+	return dialVia(t, nil, addr, opts)
+}
+
+// dialVia connects a client to addr through dialer (nil: TCP) and closes it at cleanup.
+func dialVia(t *testing.T, dialer client.Dialer, addr string, opts client.Options) *client.Client {
+	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	c, err := client.Dial(ctx, nil, addr, nil, opts)
+	c, err := client.Dial(ctx, dialer, addr, nil, opts)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
@@ -193,20 +199,10 @@ func mosquittoProcess(t *testing.T) (client.Dialer, *testutil.Process) {
 	}, proc
 }
 
-// dialWith connects a client through dialer and closes it at cleanup.
+// dialWith connects a client through dialer (mosquitto's) and closes it at cleanup.
 func dialWith(t *testing.T, dialer client.Dialer, opts client.Options) *client.Client {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	c, err := client.Dial(ctx, dialer, "mosquitto", nil, opts)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return dialVia(t, dialer, "mosquitto", opts)
 }
 
 // fakeServer accepts connections on 127.0.0.1:0, answers CONNECT with CONNACK 0
