@@ -159,7 +159,7 @@ func mosquittoProcess(t *testing.T) (client.Dialer, *testutil.Process) {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
-		t.Skip("mosquitto not installed (apt-get install -y mosquitto)")
+		t.Fatalf("mosquitto is required: apt-get install -y mosquitto (.ci/run installs it): %v", err)
 	}
 	// A unix socket path must fit in 108 bytes; t.TempDir's can be longer.
 	dir, err := os.MkdirTemp("", "mq")
