@@ -102,10 +102,10 @@ func Source(a net.Addr) string {
 }
 
 // Admit admits a pending connection of source in group g, evicting the oldest pending
-// connections as the policy says (their evict funcs run before Admit returns, with
-// evicted counted in the result). It returns nil when the budget is full of established
-// connections. evict must close the connection; the connection then calls Release.
-func (l *Limiter) Admit(g *Group, source string, evict func()) (t *Ticket, evicted int) {
+// connections as the policy says (their evict funcs run before Admit returns). It
+// returns nil when the budget is full of established connections. evict must close the
+// connection; the connection then calls Release.
+func (l *Limiter) Admit(g *Group, source string, evict func()) *Ticket {
 	var victims []*Ticket
 	defer func() {
 		for _, v := range victims {
@@ -115,15 +115,19 @@ func (l *Limiter) Admit(g *Group, source string, evict func()) (t *Ticket, evict
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if q := l.bySource[source]; l.cfg.MaxPendingPerSource > 0 && q != nil && q.Len() >= l.cfg.MaxPendingPerSource {
-		victims = append(victims, l.evictLocked(q.Front().Value.(*Ticket)))
+		v := q.Front().Value.(*Ticket)
+		l.releaseLocked(v)
+		victims = append(victims, v)
 	}
 	for (l.cfg.MaxPending > 0 && l.pending.Len() >= l.cfg.MaxPending) || (l.cfg.Max > 0 && l.live >= l.cfg.Max) {
 		if l.pending.Len() == 0 {
-			return nil, len(victims)
+			return nil
 		}
-		victims = append(victims, l.evictLocked(l.pending.Front().Value.(*Ticket)))
+		v := l.pending.Front().Value.(*Ticket)
+		l.releaseLocked(v)
+		victims = append(victims, v)
 	}
-	t = &Ticket{g: g, source: source, evict: evict}
+	t := &Ticket{g: g, source: source, evict: evict}
 	l.live++
 	t.elem = l.pending.PushBack(t)
 	q := l.bySource[source]
@@ -132,12 +136,6 @@ func (l *Limiter) Admit(g *Group, source string, evict func()) (t *Ticket, evict
 		l.bySource[source] = q
 	}
 	t.src = q.PushBack(t)
-	return t, len(victims)
-}
-
-// evictLocked releases pending t and returns it for its evict func.
-func (l *Limiter) evictLocked(t *Ticket) *Ticket {
-	l.releaseLocked(t)
 	return t
 }
 

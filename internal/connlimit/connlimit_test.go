@@ -6,7 +6,7 @@ import "testing"
 func admit(t *testing.T, g *Group, src string, evicted map[*Ticket]bool) *Ticket {
 	t.Helper()
 	var tk *Ticket
-	tk, _ = g.l.Admit(g, src, func() { evicted[tk] = true })
+	tk = g.l.Admit(g, src, func() { evicted[tk] = true })
 	return tk
 }
 
@@ -46,12 +46,12 @@ func TestBudgetEvictsOldestPendingThenRefuses(t *testing.T) {
 			t.Fatal("establish failed")
 		}
 	}
-	if tk, _ := l.Admit(g, "e", func() {}); tk != nil {
+	if tk := l.Admit(g, "e", func() {}); tk != nil {
 		t.Fatal("admitted over a budget full of established tickets")
 	}
 	est.Release()
 	est.Release() // twice is harmless
-	if tk, _ := l.Admit(g, "e", func() {}); tk == nil {
+	if tk := l.Admit(g, "e", func() {}); tk == nil {
 		t.Fatal("refused with a slot free")
 	}
 }

@@ -27,7 +27,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		t, _ := l.g.l.Admit(l.g, Source(nc.RemoteAddr()), func() {
+		t := l.g.l.Admit(l.g, Source(nc.RemoteAddr()), func() {
 			call(l.h.Evicted)
 			_ = nc.Close()
 		})

@@ -132,7 +132,7 @@ func (s *Server) addConn(c *Conn) admission {
 	if s.isClosed() {
 		return serverClosed
 	}
-	t, _ := s.lim.Admit(s.group, c.source, func() {
+	t := s.lim.Admit(s.group, c.source, func() {
 		s.reject("pending_evicted", s.cfg.MaxPendingConnects)
 		c.Close(errEvicted)
 	})
