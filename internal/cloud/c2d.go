@@ -193,7 +193,11 @@ func (c *Cloud) deliverC2D(ctx context.Context, conn *broker.Conn, m *store.C2DM
 	delete(msg.System, message.ExpiryTime) // IoT Hub does not put the expiry on the wire
 	pctx, cancel := context.WithTimeout(ctx, orDefault(c.cfg.C2DLockTimeout, time.Minute))
 	defer cancel()
-	if err := publishC2D(pctx, conn, m, msg, d.Body); err != nil {
+	// A message delivered before (to an earlier connection or abandoned after the lock
+	// timeout) goes with DUP [MQTT-3.3.1-1, MQTT-4.4.0-1]; the count also includes an
+	// attempt the connection ended before writing, for which DUP is a harmless hint.
+	p := &broker.Publish{Topic: iothub.C2DTopic(m.DeviceID, msg), Payload: d.Body, QoS: 1, Dup: m.DeliveryCount > 1}
+	if err := conn.PublishWait(pctx, p); err != nil {
 		c.metrics.c2d.WithLabelValues("abandoned").Inc()
 		return
 	}
@@ -202,20 +206,4 @@ func (c *Cloud) deliverC2D(ctx context.Context, conn *broker.Conn, m *store.C2DM
 		return
 	}
 	c.metrics.c2d.WithLabelValues("completed").Inc()
-}
-
-// publishC2D sends m and waits for its PUBACK or ctx. A message delivered before (to an
-// earlier connection or abandoned after the lock timeout) goes with DUP [MQTT-3.3.1-1,
-// MQTT-4.4.0-1]; the count also includes an attempt the connection ended before writing,
-// for which DUP is a harmless hint.
-func publishC2D(ctx context.Context, conn *broker.Conn, m *store.C2DMessage, msg *message.Message, body []byte) error {
-	result := make(chan error, 1)
-	p := &broker.Publish{Topic: iothub.C2DTopic(m.DeviceID, msg), Payload: body, QoS: 1, Dup: m.DeliveryCount > 1}
-	conn.PublishAsync(ctx, p, func(err error) { result <- err })
-	select {
-	case err := <-result:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("cloud: c2d delivery to %s: %w", m.DeviceID, ctx.Err())
-	}
 }

@@ -384,9 +384,9 @@ func (c *Conn) endPublishes(reason error) {
 // ctx ends first Publish returns its error, and a PUBLISH not yet written is withdrawn,
 // one written stays in the window until its PUBACK or the end of the connection.
 func (c *Conn) Publish(ctx context.Context, topic string, payload []byte, qos byte) error {
-	result := make(chan error, 1)
 	p := &Publish{Topic: topic, Payload: payload, QoS: qos}
 	if qos == 0 {
+		result := make(chan error, 1)
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("broker: publish to %q: %w", c.clientID, err)
 		}
@@ -398,6 +398,14 @@ func (c *Conn) Publish(ctx context.Context, topic string, payload []byte, qos by
 			return nil // queued
 		}
 	}
+	return c.PublishWait(ctx, p)
+}
+
+// PublishWait is PublishAsync waited for: it returns done's error, or ctx's when ctx
+// ends first (a PUBLISH not yet written is then withdrawn; one written stays in the
+// window until its PUBACK or the end of the connection).
+func (c *Conn) PublishWait(ctx context.Context, p *Publish) error {
+	result := make(chan error, 1)
 	c.PublishAsync(ctx, p, func(err error) { result <- err })
 	select {
 	case err := <-result:
