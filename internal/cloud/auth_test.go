@@ -163,20 +163,7 @@ func TestX509Devices_F5(t *testing.T) {
 	tc := startCloud(t)
 	ctx := tc.ctx()
 	now := time.Now()
-	certPEM, keyPEM, err := pki.SelfSignedDevice("x1", 24*time.Hour, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := pki.CertificateFromPEM(certPEM)
-	sha1Hex, _ := pki.Thumbprints(leaf)
-	if _, err := tc.svc.CreateDevice(ctx, &hubclient.Device{DeviceID: "x1", Authentication: &hubclient.Authentication{Type: "selfSigned",
-		X509Thumbprint: &hubclient.X509Thumbprint{PrimaryThumbprint: sha1Hex}}}); err != nil {
-		t.Fatal(err)
-	}
+	cert := createSelfSignedDevice(t, tc, "x1")
 	empty := ""
 	c := tc.mustConnect("x1", "", "", clientOpts{password: &empty, cert: &cert})
 	wait(t, c.Publish("devices/x1/messages/events/", 1, false, "x509"))

@@ -234,12 +234,11 @@ func TestD1_MQTTIdleConnectionsDoNotLockOutDevices(t *testing.T) {
 	}
 }
 
-// TestX509OverWebSocket_F5: a self-signed X.509 device (thumbprint registered) connects over
-// wss://…/$iothub/websocket with its client certificate, gets CONNACK 0 and publishes; the
-// certificate of the HTTPS handshake reaches the authenticator.
-func TestX509OverWebSocket_F5(t *testing.T) {
-	tc := startCloud(t)
-	certPEM, keyPEM, err := pki.SelfSignedDevice("x1", 24*time.Hour, time.Now())
+// createSelfSignedDevice creates device id authenticated by the thumbprint of a new
+// self-signed certificate, and returns that certificate.
+func createSelfSignedDevice(t *testing.T, tc *testCloud, id string) tls.Certificate {
+	t.Helper()
+	certPEM, keyPEM, err := pki.SelfSignedDevice(id, 24*time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,12 +246,24 @@ func TestX509OverWebSocket_F5(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, _ := pki.CertificateFromPEM(certPEM)
+	leaf, err := pki.CertificateFromPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sha1Hex, _ := pki.Thumbprints(leaf)
-	if _, err := tc.svc.CreateDevice(tc.ctx(), &hubclient.Device{DeviceID: "x1", Authentication: &hubclient.Authentication{Type: "selfSigned",
+	if _, err := tc.svc.CreateDevice(tc.ctx(), &hubclient.Device{DeviceID: id, Authentication: &hubclient.Authentication{Type: "selfSigned",
 		X509Thumbprint: &hubclient.X509Thumbprint{PrimaryThumbprint: sha1Hex}}}); err != nil {
 		t.Fatal(err)
 	}
+	return cert
+}
+
+// TestX509OverWebSocket_F5: a self-signed X.509 device (thumbprint registered) connects over
+// wss://…/$iothub/websocket with its client certificate, gets CONNACK 0 and publishes; the
+// certificate of the HTTPS handshake reaches the authenticator.
+func TestX509OverWebSocket_F5(t *testing.T) {
+	tc := startCloud(t)
+	cert := createSelfSignedDevice(t, tc, "x1")
 	empty := ""
 	c, err := tc.connect("x1", "", "", clientOpts{password: &empty, cert: &cert, transport: "wss"})
 	if err != nil {
