@@ -316,26 +316,9 @@ func TestA10_StopMidBurstAcksEveryStoredMessage(t *testing.T) {
 		dev := fmt.Sprintf("burst%d", i)
 		nc, r := rawDevice(t, tc, dev, tc.createDevice(dev))
 		wg.Go(func() { // the burst; ends at the first write error (the cloud closed)
-			for id := 1; id <= 50000; id++ {
-				b, _ := packet.Encode(&packet.Publish{Topic: "devices/" + dev + "/messages/events/", QoS: 1,
-					PacketID: uint16(id%65535 + 1), Payload: []byte(strconv.Itoa(id))})
-				if _, err := nc.Write(b); err != nil {
-					return
-				}
-			}
+			testutil.BurstQoS1(nc, "devices/"+dev+"/messages/events/", 50000, func(seq int) []byte { return []byte(strconv.Itoa(seq)) })
 		})
-		wg.Go(func() { // counts PUBACKs until the cloud closes the connection
-			for {
-				_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-				p, err := r.ReadPacket()
-				if err != nil {
-					return
-				}
-				if _, ok := p.(*packet.Puback); ok {
-					acks.Add(1)
-				}
-			}
-		})
+		wg.Go(func() { testutil.CountPubacks(nc, r, &acks) }) // until the cloud closes the connection
 	}
 	testutil.Eventually(t, 20*time.Second, func() bool { return acks.Load() >= 1000 }, "the bursts under way")
 	tc.stop()

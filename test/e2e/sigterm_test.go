@@ -67,26 +67,9 @@ func TestSIGTERMAcknowledgesEveryStoredMessage_A10(t *testing.T) {
 		nc, r, dev := c.burstDevice(strings.TrimSpace(c.run("device", "create", fmt.Sprintf("burst-%d", i))))
 		devs[i] = dev
 		wg.Go(func() { // the burst; ends at the first write error (the cloud closed)
-			for seq := 1; seq <= 100000; seq++ {
-				b, _ := packet.Encode(&packet.Publish{Topic: "devices/" + dev + "/messages/events/", QoS: 1,
-					PacketID: uint16(seq%65535 + 1), Payload: fmt.Appendf(nil, `{"seq":%d}`, seq)})
-				if _, err := nc.Write(b); err != nil {
-					return
-				}
-			}
+			testutil.BurstQoS1(nc, "devices/"+dev+"/messages/events/", 100000, func(seq int) []byte { return fmt.Appendf(nil, `{"seq":%d}`, seq) })
 		})
-		wg.Go(func() { // counts PUBACKs until the cloud closes the connection
-			for {
-				_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-				p, err := r.ReadPacket()
-				if err != nil {
-					return
-				}
-				if _, ok := p.(*packet.Puback); ok {
-					acks[i].Add(1)
-				}
-			}
-		})
+		wg.Go(func() { testutil.CountPubacks(nc, r, &acks[i]) }) // until the cloud closes the connection
 	}
 	testutil.Eventually(t, 60*time.Second, func() bool {
 		var n int64
