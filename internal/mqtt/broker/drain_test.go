@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outpost-iot/outpost/internal/mqtt/packet"
+	"github.com/outpost-iot/outpost/internal/testutil"
 )
 
 // groupCommitAuth hands out handlers whose publishes are "stored" in batches by a committer
@@ -75,23 +76,9 @@ func TestA10_CloseSendsOwedPubacks(t *testing.T) {
 			t.Fatalf("CONNACK %d", ack.ReturnCode)
 		}
 		clients.Go(func() { // writes the burst; stops at the first write error
-			for id := 1; id <= 20000; id++ {
-				if writePacket(c, &packet.Publish{Topic: "t", QoS: 1, PacketID: uint16(id%65535 + 1), Payload: []byte("x")}) != nil {
-					return
-				}
-			}
+			testutil.BurstQoS1(c.nc, "t", 20000, func(int) []byte { return []byte("x") })
 		})
-		clients.Go(func() { // counts PUBACKs until the server closes the connection
-			for {
-				p, err := c.readErr(30 * time.Second)
-				if err != nil {
-					return
-				}
-				if _, ok := p.(*packet.Puback); ok {
-					acks.Add(1)
-				}
-			}
-		})
+		clients.Go(func() { testutil.CountPubacks(c.nc, c.r, &acks) }) // until the server closes the connection
 	}
 	waitFor(t, 10*time.Second, "the burst under way", func() bool { return acks.Load() >= 200 })
 	if err := ts.Close(); err != nil {
